@@ -1,0 +1,353 @@
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use faceprint::eval::{PairScore, k_fold_accuracy, parse_lfw_pairs, roc_auc, roc_curve, tar_at_far};
+use faceprint::{DecodeLimits, DetectOptions, FaceEngine, FaceSelect, InputSizing, ModelPack, RuntimeOptions};
+
+use crate::cli::{Cli, Command, EngineArgs, EvalCommand, ModelsCommand};
+use crate::output::{CompareRecord, FileRecord};
+use crate::progress;
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let quiet = cli.quiet;
+    match cli.command {
+        Command::Detect { files, json, draw, select } => detect_or_embed(&cli.engine, files, select.into(), false, json, draw, quiet),
+        Command::Embed { files, json, select } => detect_or_embed(&cli.engine, files, select.into(), true, json, None, quiet),
+        Command::Compare { a, b, json, select } => compare(&cli.engine, &a, &b, select.into(), json),
+        Command::Eval { benchmark: EvalCommand::Lfw { pairs, root, plot, json, select } } => {
+            eval_lfw(&cli.engine, &pairs, &root, plot.as_deref(), json, select.into(), quiet)
+        }
+        Command::Models { action } => models(action, &cli.engine),
+        Command::Bench(args) => crate::bench::run(&cli.engine, &args, quiet),
+        Command::Demo { out } => demo(&cli.engine, &out),
+    }
+}
+
+pub fn build_engine(args: &EngineArgs) -> Result<FaceEngine> {
+    let sizing = match args.det_size.as_str() {
+        "auto" => InputSizing::Adaptive { max_side: 640 },
+        side => {
+            let side: u32 = side.parse().with_context(|| format!("--det-size {side:?}: use auto or a number like 640"))?;
+            if side < 32 || side % 32 != 0 {
+                bail!("--det-size must be a multiple of 32, at least 32");
+            }
+            InputSizing::Fixed { width: side, height: side }
+        }
+    };
+    let detect = DetectOptions {
+        score_threshold: args.det_threshold,
+        min_face_size: args.min_face,
+        max_faces: args.max_faces,
+        sizing,
+        second_pass: !args.no_second_pass,
+        ..DetectOptions::default()
+    };
+    let limits = DecodeLimits { max_pixels: (args.max_megapixels * 1e6) as u64, ..DecodeLimits::default() };
+    let mut builder = FaceEngine::builder()
+        .threads_per_worker(args.threads)
+        .flip(!args.no_flip)
+        .detect_options(detect)
+        .decode_limits(limits)
+        .runtime(RuntimeOptions { library: args.ort_lib.clone() });
+    if let Some(workers) = args.workers {
+        builder = builder.workers(workers);
+    }
+    if let Some(path) = &args.detector {
+        builder = builder.detector_path(path);
+    }
+    if let Some(path) = &args.recognizer {
+        builder = builder.recognizer_path(path);
+    }
+    if let Some(threshold) = args.threshold {
+        builder = builder.recognizer_threshold(threshold);
+    }
+    Ok(builder.commit()?)
+}
+
+/// Reads "-" from standard input (bounded), leaves files to the workers.
+fn inputs(files: Vec<PathBuf>, max_bytes: u64) -> Result<Vec<(PathBuf, Option<Vec<u8>>)>> {
+    let mut stdin_used = false;
+    files
+        .into_iter()
+        .map(|path| {
+            if path.as_os_str() != "-" {
+                return Ok((path, None));
+            }
+            if std::mem::replace(&mut stdin_used, true) {
+                bail!("\"-\" (standard input) may be given only once");
+            }
+            let mut bytes = Vec::new();
+            std::io::stdin().take(max_bytes + 1).read_to_end(&mut bytes).context("reading standard input")?;
+            Ok((path, Some(bytes)))
+        })
+        .collect()
+}
+
+fn detect_or_embed(
+    args: &EngineArgs,
+    files: Vec<PathBuf>,
+    select: FaceSelect,
+    embed: bool,
+    json: bool,
+    draw: Option<PathBuf>,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let engine = build_engine(args)?;
+    let inputs = inputs(files, engine.decode_limits().max_bytes)?;
+    let several = inputs.len() > 1;
+    if let (Some(dir), true) = (&draw, several) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let bar = progress::bar(inputs.len(), quiet, if embed { "embedding" } else { "detecting" });
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut failed = 0usize;
+    let mut write_error = None;
+    engine.process_inputs(inputs, select, embed, |outcome| {
+        bar.inc(1);
+        if outcome.result.is_err() {
+            failed += 1;
+        }
+        if let (Some(target), Ok(faces)) = (&draw, &outcome.result)
+            && let Err(e) = draw_to(&engine, &outcome.path, faces, target, several)
+        {
+            bar.suspend(|| eprintln!("faceprint: could not draw {}: {e:#}", outcome.path.display()));
+        }
+        let written = if json {
+            serde_json::to_writer(&mut out, &FileRecord::new(&outcome.path, &outcome.result))
+                .map_err(std::io::Error::other)
+                .and_then(|_| writeln!(out))
+        } else {
+            write_human(&mut out, &outcome.path, &outcome.result)
+        };
+        if let Err(e) = written.and_then(|_| out.flush()) {
+            write_error.get_or_insert(e);
+        }
+    });
+    bar.finish_and_clear();
+    if let Some(e) = write_error {
+        return Err(e).context("writing output");
+    }
+    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn write_human(out: &mut impl Write, path: &Path, result: &Result<faceprint::ImageFaces, faceprint::Error>) -> std::io::Result<()> {
+    match result {
+        Ok(image) => {
+            writeln!(out, "{}: {}x{}, {} face(s)", path.display(), image.width, image.height, image.faces.len())?;
+            for (i, face) in image.faces.iter().enumerate() {
+                let b = face.detection.bbox;
+                write!(out, "  #{i} box [{:.0}, {:.0}, {:.0}, {:.0}] score {:.3}", b.x1, b.y1, b.x2, b.y2, face.detection.score)?;
+                if let Some(e) = &face.embedding {
+                    write!(out, " embedding {}-d norm {:.2}", e.dims(), e.raw_norm)?;
+                }
+                writeln!(out)?;
+            }
+            Ok(())
+        }
+        Err(e) => writeln!(out, "{}: error [{}]: {e}", path.display(), e.code()),
+    }
+}
+
+/// Draws onto the decoded image and writes it to `target` (a file, or with several inputs a
+/// directory receiving `<stem>.faces.png`).
+fn draw_to(engine: &FaceEngine, source: &Path, faces: &faceprint::ImageFaces, target: &Path, into_dir: bool) -> Result<()> {
+    let bytes = std::fs::read(source).with_context(|| format!("reading {}", source.display()))?;
+    let mut image = engine.decode(&bytes)?;
+    let detections: Vec<_> = faces.faces.iter().map(|f| f.detection.clone()).collect();
+    faceprint::draw::draw_faces(&mut image, &detections);
+    let path = if into_dir {
+        let stem = source.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+        target.join(format!("{stem}.faces.png"))
+    } else {
+        target.to_path_buf()
+    };
+    image.save(&path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+fn compare(args: &EngineArgs, a: &Path, b: &Path, select: FaceSelect, json: bool) -> Result<ExitCode> {
+    let engine = build_engine(args)?;
+    let inputs = inputs(vec![a.to_path_buf(), b.to_path_buf()], engine.decode_limits().max_bytes)?;
+    let mut results = Vec::new();
+    engine.process_inputs(inputs, select, true, |o| results.push(o));
+    let mut embeddings = Vec::new();
+    for outcome in results {
+        let faces = outcome.result.with_context(|| format!("{}", outcome.path.display()))?;
+        let embedding = faces.embedding(0).with_context(|| format!("{}", outcome.path.display()))?.clone();
+        embeddings.push(embedding);
+    }
+    let verdict = engine.compare(&embeddings[0], &embeddings[1])?;
+    if json {
+        let record = CompareRecord { similarity: verdict.similarity, threshold: verdict.threshold, same: verdict.same };
+        println!("{}", serde_json::to_string(&record)?);
+    } else {
+        let answer = if verdict.same { "same person" } else { "different people" };
+        println!("similarity {:.4} (threshold {:.2}): {answer}", verdict.similarity, verdict.threshold);
+    }
+    Ok(if verdict.same { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn eval_lfw(args: &EngineArgs, pairs_path: &Path, root: &Path, plot: Option<&Path>, json: bool, select: FaceSelect, quiet: bool) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(pairs_path).with_context(|| format!("reading {}", pairs_path.display()))?;
+    let pairs = parse_lfw_pairs(&text, root).map_err(anyhow::Error::msg).with_context(|| format!("parsing {}", pairs_path.display()))?;
+    if pairs.is_empty() {
+        bail!("{} lists no pairs", pairs_path.display());
+    }
+    let engine = build_engine(args)?;
+    // Each image once, even when it appears in several pairs.
+    let mut images: Vec<PathBuf> = pairs.iter().flat_map(|p| [p.left.clone(), p.right.clone()]).collect();
+    images.sort();
+    images.dedup();
+    let bar = progress::bar(images.len(), quiet, "embedding");
+    let started = std::time::Instant::now();
+    let mut embeddings = std::collections::HashMap::new();
+    let mut failures = Vec::new();
+    engine.process_inputs(images.iter().map(|p| (p.clone(), None)).collect(), select, true, |o| {
+        bar.inc(1);
+        match o.result.and_then(|faces| faces.embedding(0).cloned()) {
+            Ok(e) => {
+                embeddings.insert(o.path, e);
+            }
+            Err(e) => failures.push((o.path, e.code())),
+        }
+    });
+    bar.finish_and_clear();
+    let elapsed = started.elapsed();
+    let scores: Vec<PairScore> = pairs
+        .iter()
+        .map(|p| PairScore {
+            same: p.same,
+            similarity: match (embeddings.get(&p.left), embeddings.get(&p.right)) {
+                (Some(a), Some(b)) => a.similarity(b),
+                _ => None,
+            },
+        })
+        .collect();
+    let (mean, std, _) = k_fold_accuracy(&scores, 10);
+    let threshold = engine.threshold();
+    let at_threshold = faceprint::eval::accuracy_at(&scores, threshold);
+    let (best_t, best_acc) = faceprint::eval::best_threshold(&scores);
+    let roc = roc_curve(&scores);
+    let auc = roc_auc(&roc);
+    let tar2 = tar_at_far(&scores, 1e-2);
+    let tar3 = tar_at_far(&scores, 1e-3);
+    let failed_pairs = scores.iter().filter(|s| s.similarity.is_none()).count();
+    if let Some(path) = plot {
+        let title = format!("{} on {} pairs: 10-fold accuracy {:.2}%", engine.model_id(), scores.len(), mean * 100.0);
+        crate::plot::write_roc_png(path, &title, &roc)?;
+    }
+    let report = serde_json::json!({
+        "pairs": scores.len(),
+        "images": images.len(),
+        "images_without_face": failures.len(),
+        "pairs_failed": failed_pairs,
+        "model": engine.model_id().to_string(),
+        "accuracy_10fold": mean,
+        "accuracy_10fold_std": std,
+        "threshold": threshold,
+        "accuracy_at_threshold": at_threshold,
+        "best_threshold": best_t,
+        "accuracy_at_best_threshold": best_acc,
+        "tar_at_far_1e-2": tar2.tar,
+        "tar_at_far_1e-3": tar3.tar,
+        "roc_auc": auc,
+        "seconds": elapsed.as_secs_f64(),
+    });
+    if json {
+        println!("{report}");
+    } else {
+        println!("LFW verification, {} pairs ({} images) with {}", scores.len(), images.len(), engine.model_id());
+        println!("  10-fold accuracy          {:.2}% ± {:.2}", mean * 100.0, std * 100.0);
+        println!("  accuracy at threshold {threshold:.2}  {:.2}%", at_threshold * 100.0);
+        println!("  best threshold            {best_t:.3} ({:.2}%, tuned on these pairs)", best_acc * 100.0);
+        println!("  TAR @ FAR 1e-2            {:.2}%", tar2.tar * 100.0);
+        println!("  TAR @ FAR 1e-3            {:.2}%", tar3.tar * 100.0);
+        println!("  ROC AUC                   {auc:.5}");
+        println!("  images without a face     {} (pairs failed: {failed_pairs}, counted as errors)", failures.len());
+        for (path, code) in &failures {
+            println!("    {} [{code}]", path.display());
+        }
+        println!("  time                      {:.1} s ({:.1} images/s)", elapsed.as_secs_f64(), images.len() as f64 / elapsed.as_secs_f64());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn models(action: ModelsCommand, args: &EngineArgs) -> Result<ExitCode> {
+    let pack = ModelPack::default_pack();
+    match action {
+        ModelsCommand::List => {
+            println!("pack {} from PyPI {}=={}", pack.name, pack.source.package, pack.source.version);
+            println!("licence: {}", pack.licence);
+            println!("cache: {}", pack.dir().display());
+            let missing = pack.missing_files();
+            for model in &pack.models {
+                let state = if missing.contains(&model.file) { "missing" } else { "cached" };
+                println!("  {:<18} {:<12} {:<8} {}", model.name, format!("{:?}", model.task).to_lowercase(), state, model.description);
+            }
+            let runtime = faceprint::RuntimeSpec::pinned();
+            let state = if runtime.cached_library().is_file() { "cached" } else { "missing" };
+            println!("  {:<18} {:<12} {:<8} ONNX Runtime {} shared library", "onnxruntime", "runtime", state, runtime.version);
+            Ok(ExitCode::SUCCESS)
+        }
+        ModelsCommand::Fetch { from_wheel } => {
+            match from_wheel {
+                Some(wheel) => pack.install_from_wheel(&wheel)?,
+                None => pack.ensure_fetched()?,
+            };
+            // Loading the runtime fetches it if needed and proves it works.
+            let engine = build_engine(&EngineArgs { workers: Some(1), ..args.clone() })?;
+            println!("models in {}; ONNX Runtime ready; recogniser {}", pack.dir().display(), engine.model_id());
+            Ok(ExitCode::SUCCESS)
+        }
+        ModelsCommand::Verify => {
+            let mut bad = 0;
+            for (file, result) in pack.verify() {
+                match result {
+                    Ok(()) => println!("ok       {file}"),
+                    Err(e) => {
+                        bad += 1;
+                        println!("FAILED   {file}: {e}");
+                    }
+                }
+            }
+            Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+    }
+}
+
+fn demo(args: &EngineArgs, out: &Path) -> Result<ExitCode> {
+    let engine = build_engine(args)?;
+    let pack = ModelPack::default_pack();
+    let players = pack.path_of("players.jpg");
+    let faces = engine.faces_in_file(&players, FaceSelect::All, true)?;
+    println!("{}: {}x{}, {} faces found", players.display(), faces.width, faces.height, faces.faces.len());
+    let mut image = engine.decode(&std::fs::read(&players)?)?;
+    let detections: Vec<_> = faces.faces.iter().map(|f| f.detection.clone()).collect();
+    faceprint::draw::draw_faces(&mut image, &detections);
+    image.save(out).with_context(|| format!("writing {}", out.display()))?;
+    println!("boxes and landmarks drawn to {}", out.display());
+    // Every face against every other: a team photo has 22 different people, so no pair should
+    // pass the threshold.
+    let embeddings: Vec<_> = faces.faces.iter().filter_map(|f| f.embedding.clone()).collect();
+    let mut best = (f32::MIN, 0, 0);
+    for i in 0..embeddings.len() {
+        for j in i + 1..embeddings.len() {
+            let s = engine.compare(&embeddings[i], &embeddings[j])?.similarity;
+            if s > best.0 {
+                best = (s, i, j);
+            }
+        }
+    }
+    println!(
+        "most similar pair of different players: #{} and #{}, similarity {:.3} (threshold {:.2}: {})",
+        best.1,
+        best.2,
+        best.0,
+        engine.threshold(),
+        if best.0 >= engine.threshold() { "wrongly called the same" } else { "correctly told apart" }
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,24 @@
+//! The `faceprint` command line. Errors become exit codes here: 0 success, 1 a "no" answer
+//! (`compare`: different people) or some input file failed, 2 an error that stopped the command.
+
+mod bench;
+mod cli;
+mod commands;
+mod output;
+mod plot;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("faceprint: error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! The SCRFD face detector (any SCRFD export with keypoints: 500M, 2.5G, 10G, 34G).
+
+use std::path::Path;
+
+use faceprint_types::DetectedFace;
+use faceprint_vision::RgbImage;
+use faceprint_vision::scrfd::{InputGeometry, InputSizing, StrideOutput, decode_outputs, non_maximum_suppression, prepare_input};
+use fast_image_resize::Resizer;
+use ort::session::Session;
+use ort::value::TensorRef;
+
+use crate::InferError;
+use crate::runtime::RuntimeOptions;
+use crate::session::{input_dims, open_session};
+
+/// SCRFD's feature-map strides, finest first.
+const STRIDES: [u32; 5] = [8, 16, 32, 64, 128];
+
+/// How faces are detected. `Default` gives InsightFace's thresholds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectOptions {
+    /// Minimum detector score (InsightFace: 0.5).
+    pub score_threshold: f32,
+    /// Overlap above which the weaker of two detections is dropped (InsightFace: 0.4).
+    pub nms_threshold: f32,
+    /// Faces whose box is narrower or shorter than this, in original pixels, are dropped.
+    pub min_face_size: f32,
+    /// Keep at most this many faces, best scores first.
+    pub max_faces: Option<usize>,
+    /// Detector input size for each image.
+    pub sizing: InputSizing,
+    /// When nothing is found, run once more at another scale (upscaled for small photos, finer
+    /// for large ones).
+    pub second_pass: bool,
+}
+
+impl Default for DetectOptions {
+    fn default() -> Self {
+        Self {
+            score_threshold: 0.5,
+            nms_threshold: 0.4,
+            min_face_size: 0.0,
+            max_faces: None,
+            sizing: InputSizing::Adaptive { max_side: 640 },
+            second_pass: true,
+        }
+    }
+}
+
+/// One SCRFD session. Not `Sync`: one thread at a time.
+#[derive(Debug)]
+pub struct ScrfdDetector {
+    session: Session,
+    model: String,
+    input_name: String,
+    /// Set when the export has a fixed spatial input size.
+    fixed_input: Option<(u32, u32)>,
+    resizer: Resizer,
+    blob: Vec<f32>,
+    /// Time spent inside ONNX Runtime since the last [`Self::take_model_time`].
+    model_time: std::time::Duration,
+}
+
+impl ScrfdDetector {
+    pub fn open(path: &Path, threads: usize, runtime: &RuntimeOptions) -> Result<Self, InferError> {
+        let session = open_session(path, threads, runtime)?;
+        let model = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let incompatible = |reason: String| InferError::IncompatibleModel { model: model.clone(), expected: "SCRFD detector", reason };
+        let (input_name, dims) = input_dims(&session, 0).ok_or_else(|| incompatible("no tensor input".into()))?;
+        if dims.len() != 4 || dims[1] != 3 {
+            return Err(incompatible(format!("input shape {dims:?} is not [N, 3, H, W]")));
+        }
+        if session.outputs().len() % 3 != 0 || session.outputs().len() < 6 {
+            return Err(incompatible(format!(
+                "{} outputs; SCRFD with keypoints has scores, boxes and keypoints per stride (9 or 15)",
+                session.outputs().len()
+            )));
+        }
+        let fixed_input = (dims[2] > 0 && dims[3] > 0).then(|| (dims[3] as u32, dims[2] as u32));
+        Ok(Self { session, model, input_name, fixed_input, resizer: Resizer::new(), blob: Vec::new(), model_time: std::time::Duration::ZERO })
+    }
+
+    /// Time spent inside ONNX Runtime since the last call, to tell model time from faceprint's
+    /// own overhead.
+    pub fn take_model_time(&mut self) -> std::time::Duration {
+        std::mem::take(&mut self.model_time)
+    }
+
+    pub fn model_name(&self) -> &str {
+        &self.model
+    }
+
+    /// Every face in `image`, best score first, in original-image pixels.
+    pub fn detect(&mut self, image: &RgbImage, options: &DetectOptions) -> Result<Vec<DetectedFace>, InferError> {
+        let (width, height) = image.dimensions();
+        let sizing = self.effective_sizing(options.sizing);
+        let geometry = sizing.plan(width, height);
+        let mut faces = self.run_pass(image, &geometry, options)?;
+        if faces.is_empty() && options.second_pass && self.fixed_input.is_none() {
+            let retry = match sizing {
+                // Shrunk to fit: look again at twice the resolution for small faces.
+                InputSizing::Adaptive { max_side } if geometry.resized_width < width => {
+                    InputSizing::Adaptive { max_side: max_side * 2 }
+                }
+                // Native size: look again upscaled, for faces too big or blurry at this scale.
+                InputSizing::Adaptive { max_side } => InputSizing::Fixed { width: max_side, height: max_side },
+                InputSizing::Fixed { width: w, height: h } => InputSizing::Adaptive { max_side: w.max(h) * 2 },
+            };
+            let retry_geometry = retry.plan(width, height);
+            if retry_geometry != geometry {
+                faces = self.run_pass(image, &retry_geometry, options)?;
+            }
+        }
+        Ok(faces)
+    }
+
+    fn effective_sizing(&self, requested: InputSizing) -> InputSizing {
+        match self.fixed_input {
+            Some((width, height)) => InputSizing::Fixed { width, height },
+            None => requested,
+        }
+    }
+
+    fn run_pass(&mut self, image: &RgbImage, geometry: &InputGeometry, options: &DetectOptions) -> Result<Vec<DetectedFace>, InferError> {
+        prepare_input(image, geometry, &mut self.resizer, &mut self.blob);
+        let shape = [1usize, 3, geometry.canvas_height as usize, geometry.canvas_width as usize];
+        let fail = |reason: String| InferError::Inference { model: self.model.clone(), reason };
+        let input = TensorRef::from_array_view((shape, self.blob.as_slice())).map_err(|e| fail(e.to_string()))?;
+        let started = std::time::Instant::now();
+        let outputs = self.session.run(ort::inputs![self.input_name.as_str() => input]).map_err(|e| fail(e.to_string()))?;
+        self.model_time += started.elapsed();
+        let mut tensors: Vec<(usize, usize, &[f32])> = Vec::with_capacity(outputs.len());
+        for index in 0..outputs.len() {
+            let (shape, data) = outputs[index].try_extract_tensor::<f32>().map_err(|e| fail(e.to_string()))?;
+            let channels = *shape.last().unwrap_or(&1) as usize;
+            tensors.push((channels, data.len() / channels.max(1), data));
+        }
+        let levels = group_levels(&tensors, geometry).map_err(|reason| InferError::IncompatibleModel {
+            model: self.model.clone(),
+            expected: "SCRFD detector",
+            reason,
+        })?;
+        let anchors = levels.1;
+        let candidates = decode_outputs(&levels.0, geometry, anchors, options.score_threshold);
+        let mut faces = non_maximum_suppression(candidates, options.nms_threshold);
+        faces.retain(|f| f.bbox.width().min(f.bbox.height()) >= options.min_face_size);
+        if let Some(max) = options.max_faces {
+            faces.truncate(max);
+        }
+        Ok(faces)
+    }
+}
+
+/// Sorts raw outputs into stride levels by their shapes rather than their order or names, which
+/// differ between exports: channels 1/4/10 are scores/boxes/keypoints, and finer strides have
+/// more rows.
+fn group_levels<'a>(
+    tensors: &[(usize, usize, &'a [f32])],
+    geometry: &InputGeometry,
+) -> Result<(Vec<StrideOutput<'a>>, usize), String> {
+    let of_channels = |c: usize| {
+        let mut v: Vec<(usize, &'a [f32])> = tensors.iter().filter(|t| t.0 == c).map(|t| (t.1, t.2)).collect();
+        v.sort_by(|a, b| b.0.cmp(&a.0));
+        v
+    };
+    let (scores, boxes, keypoints) = (of_channels(1), of_channels(4), of_channels(10));
+    if scores.is_empty() || scores.len() != boxes.len() || scores.len() != keypoints.len() {
+        return Err(format!("expected scores, boxes and 5 keypoints per stride, got output widths {:?}", tensors.iter().map(|t| t.0).collect::<Vec<_>>()));
+    }
+    let cells = |stride: u32| (geometry.canvas_width / stride) as usize * (geometry.canvas_height / stride) as usize;
+    let anchors = scores[0].0 / cells(STRIDES[0]).max(1);
+    let mut levels = Vec::with_capacity(scores.len());
+    for (i, ((rows, s), ((_, b), (_, k)))) in scores.iter().zip(boxes.iter().zip(&keypoints)).enumerate() {
+        let stride = *STRIDES.get(i).ok_or("more stride levels than SCRFD has")?;
+        if anchors == 0 || *rows != cells(stride) * anchors {
+            return Err(format!("stride {stride} has {rows} rows, expected {} cells × {anchors} anchors", cells(stride)));
+        }
+        levels.push(StrideOutput { stride, scores: s, boxes: b, keypoints: k });
+    }
+    Ok((levels, anchors))
+}

@@ -1,0 +1,12 @@
+//! Everything faceprint does to pixels and geometry, with no model runtime in sight:
+//! decoding (with limits and EXIF orientation), detector input preparation and output decoding
+//! (SCRFD anchors, NMS), alignment onto the ArcFace 112×112 template, and drawing results.
+
+pub mod align;
+pub mod decode;
+pub mod draw;
+pub mod scrfd;
+
+pub use align::{ARCFACE_TEMPLATE_112, Similarity2, align_to_arcface_112, estimate_similarity};
+pub use decode::{DecodeError, DecodeLimits, decode_image};
+pub use image::RgbImage;

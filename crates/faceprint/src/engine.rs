@@ -1,0 +1,361 @@
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use faceprint_infer::{ArcFaceRecognizer, DetectOptions, ModelPack, RecognizerConfig, RuntimeOptions, ScrfdDetector, Task};
+use faceprint_types::{DetectedFace, Embedding, ModelId};
+use faceprint_vision::{DecodeLimits, RgbImage, align_to_arcface_112, decode_image};
+
+use crate::batch::StageTimes;
+use crate::{Error, FaceSelect};
+
+/// Similarity threshold used for a recogniser that brings none (a model loaded by path without
+/// `recognizer_threshold`): about right for InsightFace ArcFace models; calibrate with
+/// `faceprint eval lfw`.
+const FALLBACK_THRESHOLD: f32 = 0.30;
+
+/// Builds a [`FaceEngine`]. Every setter is infallible; [`FaceEngineBuilder::commit`] checks,
+/// fetches what is missing and loads the models.
+#[derive(Debug, Clone)]
+pub struct FaceEngineBuilder {
+    pack: ModelPack,
+    detector_path: Option<PathBuf>,
+    recognizer_path: Option<PathBuf>,
+    recognizer_threshold: Option<f32>,
+    workers: usize,
+    threads_per_worker: usize,
+    flip: bool,
+    max_batch: usize,
+    detect: DetectOptions,
+    limits: DecodeLimits,
+    runtime: RuntimeOptions,
+}
+
+impl Default for FaceEngineBuilder {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        Self {
+            pack: ModelPack::default_pack(),
+            detector_path: None,
+            recognizer_path: None,
+            recognizer_threshold: None,
+            workers: cores,
+            threads_per_worker: 1,
+            flip: true,
+            max_batch: 32,
+            detect: DetectOptions::default(),
+            limits: DecodeLimits::default(),
+            runtime: RuntimeOptions::default(),
+        }
+    }
+}
+
+impl FaceEngineBuilder {
+    /// The model pack whose files are used when no path overrides them.
+    pub fn pack(mut self, pack: ModelPack) -> Self {
+        self.pack = pack;
+        self
+    }
+    /// An InsightFace-compatible SCRFD detector with keypoints, by path.
+    pub fn detector_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.detector_path = Some(path.into());
+        self
+    }
+    /// An ArcFace-style recogniser with 112×112 input (for example R50, R100), by path.
+    pub fn recognizer_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.recognizer_path = Some(path.into());
+        self
+    }
+    /// The cosine similarity at or above which two faces are the same person.
+    pub fn recognizer_threshold(mut self, threshold: f32) -> Self {
+        self.recognizer_threshold = Some(threshold);
+        self
+    }
+    /// Independent pipelines (each with its own sessions), run in parallel on multi-image work.
+    /// Default: one per core.
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers;
+        self
+    }
+    /// ONNX Runtime intra-op threads per session. Default 1 (parallelism comes from workers).
+    pub fn threads_per_worker(mut self, threads: usize) -> Self {
+        self.threads_per_worker = threads;
+        self
+    }
+    /// Flip test-time augmentation (embedding of the mirrored crop added). Default on.
+    pub fn flip(mut self, flip: bool) -> Self {
+        self.flip = flip;
+        self
+    }
+    /// Largest number of face crops per recogniser run.
+    pub fn max_batch(mut self, max_batch: usize) -> Self {
+        self.max_batch = max_batch;
+        self
+    }
+    pub fn detect_options(mut self, options: DetectOptions) -> Self {
+        self.detect = options;
+        self
+    }
+    pub fn decode_limits(mut self, limits: DecodeLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+    /// Where ONNX Runtime's shared library comes from.
+    pub fn runtime(mut self, runtime: RuntimeOptions) -> Self {
+        self.runtime = runtime;
+        self
+    }
+
+    /// Fetches missing default-pack files, loads ONNX Runtime and opens every session.
+    pub fn commit(self) -> Result<FaceEngine, Error> {
+        if self.workers == 0 || self.threads_per_worker == 0 || self.max_batch == 0 {
+            return Err(Error::Config("workers, threads per worker and batch size must be at least 1".into()));
+        }
+        if !(0.0..=1.0).contains(&self.detect.score_threshold) || !(0.0..=1.0).contains(&self.detect.nms_threshold) {
+            return Err(Error::Config("detection score and NMS thresholds must lie in [0, 1]".into()));
+        }
+        if self.detector_path.is_none() || self.recognizer_path.is_none() {
+            self.pack.ensure_fetched()?;
+        }
+        let pack_model = |task: Task| {
+            self.pack.model(task).ok_or_else(|| Error::Config(format!("model pack {} has no {task:?} model", self.pack.name)))
+        };
+        let detector_path = match &self.detector_path {
+            Some(path) => path.clone(),
+            None => self.pack.path_of(&pack_model(Task::Detection)?.file),
+        };
+        let (recognizer_path, config, pack_threshold) = match &self.recognizer_path {
+            Some(path) => (path.clone(), custom_recognizer_config(path)?, None),
+            None => {
+                let spec = pack_model(Task::Recognition)?;
+                let config = RecognizerConfig {
+                    model_id: ModelId(spec.name.clone()),
+                    input_mean: spec.input_mean,
+                    input_std: spec.input_std,
+                    flip: false,
+                    max_batch: 1,
+                };
+                (self.pack.path_of(&spec.file), config, spec.threshold)
+            }
+        };
+        let config = RecognizerConfig { flip: self.flip, max_batch: self.max_batch, ..config };
+        let threshold = self.recognizer_threshold.or(pack_threshold).unwrap_or(FALLBACK_THRESHOLD);
+        let mut workers = Vec::with_capacity(self.workers);
+        for _ in 0..self.workers {
+            workers.push(Mutex::new(Worker {
+                detector: ScrfdDetector::open(&detector_path, self.threads_per_worker, &self.runtime)?,
+                recognizer: ArcFaceRecognizer::open(&recognizer_path, config.clone(), self.threads_per_worker, &self.runtime)?,
+            }));
+        }
+        Ok(FaceEngine {
+            workers,
+            next_worker: AtomicUsize::new(0),
+            model_id: config.model_id,
+            threshold,
+            detect: self.detect,
+            limits: self.limits,
+        })
+    }
+}
+
+/// A recogniser loaded by path gets InsightFace's ArcFace normalisation and an id naming the
+/// file and its content, so two different files never share an embedding space by accident.
+fn custom_recognizer_config(path: &Path) -> Result<RecognizerConfig, Error> {
+    if !path.is_file() {
+        return Err(faceprint_infer::InferError::MissingModel { path: path.to_path_buf() }.into());
+    }
+    let digest = faceprint_infer::fetch::sha256_file(path)?;
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+    Ok(RecognizerConfig {
+        model_id: ModelId(format!("{stem}-{}", &digest[..12])),
+        input_mean: 127.5,
+        input_std: 127.5,
+        flip: false,
+        max_batch: 1,
+    })
+}
+
+/// One detector and one recogniser session, used by one thread at a time.
+#[derive(Debug)]
+pub(crate) struct Worker {
+    pub(crate) detector: ScrfdDetector,
+    pub(crate) recognizer: ArcFaceRecognizer,
+}
+
+/// The face recognition engine: a pool of model sessions plus the settings they run with.
+/// `Sync`: share it behind an `Arc`; each call borrows one pipeline.
+#[derive(Debug)]
+pub struct FaceEngine {
+    pub(crate) workers: Vec<Mutex<Worker>>,
+    next_worker: AtomicUsize,
+    model_id: ModelId,
+    threshold: f32,
+    pub(crate) detect: DetectOptions,
+    pub(crate) limits: DecodeLimits,
+}
+
+/// One face of an image: where it is and, when asked for, its embedding.
+#[derive(Debug, Clone)]
+pub struct Face {
+    pub detection: DetectedFace,
+    pub embedding: Option<Embedding>,
+}
+
+/// The faces of one image.
+#[derive(Debug, Clone)]
+pub struct ImageFaces {
+    pub width: u32,
+    pub height: u32,
+    pub faces: Vec<Face>,
+}
+
+impl ImageFaces {
+    /// The embedding of face `index`, or why there is none.
+    pub fn embedding(&self, index: usize) -> Result<&Embedding, Error> {
+        if self.faces.is_empty() {
+            return Err(Error::NoFace);
+        }
+        let face = self.faces.get(index).ok_or(Error::NoSuchFace { index, count: self.faces.len() })?;
+        face.embedding.as_ref().ok_or_else(|| Error::Config("embeddings were not computed".into()))
+    }
+}
+
+/// The answer of a 1:1 comparison.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Comparison {
+    pub similarity: f32,
+    pub threshold: f32,
+    pub same: bool,
+}
+
+impl FaceEngine {
+    pub fn builder() -> FaceEngineBuilder {
+        FaceEngineBuilder::default()
+    }
+
+    /// The embedding space this engine's faceprints live in.
+    pub fn model_id(&self) -> &ModelId {
+        &self.model_id
+    }
+
+    /// Cosine similarity at or above which two faces are called the same person.
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
+    pub fn workers(&self) -> usize {
+        self.workers.len()
+    }
+
+    pub fn decode_limits(&self) -> &DecodeLimits {
+        &self.limits
+    }
+
+    pub fn detect_options(&self) -> &DetectOptions {
+        &self.detect
+    }
+
+    /// Decodes image bytes under this engine's limits.
+    pub fn decode(&self, bytes: &[u8]) -> Result<RgbImage, Error> {
+        Ok(decode_image(bytes, &self.limits)?)
+    }
+
+    /// Every face in a decoded image, best score first.
+    pub fn detect(&self, image: &RgbImage) -> Result<Vec<DetectedFace>, Error> {
+        let mut worker = self.any_worker();
+        Ok(worker.detector.detect(image, &self.detect)?)
+    }
+
+    /// Embeddings of the given faces of `image`, in one batched run.
+    pub fn embed(&self, image: &RgbImage, faces: &[DetectedFace]) -> Result<Vec<Embedding>, Error> {
+        let crops: Vec<RgbImage> = faces.iter().map(|f| align_to_arcface_112(image, &f.landmarks)).collect();
+        let mut worker = self.any_worker();
+        Ok(worker.recognizer.embed(&crops)?)
+    }
+
+    /// Detects (and optionally embeds) the selected faces of an encoded image.
+    pub fn faces_in_bytes(&self, bytes: &[u8], select: FaceSelect, embed: bool) -> Result<ImageFaces, Error> {
+        let mut worker = self.any_worker();
+        self.run_pipeline(&mut worker, bytes, select, embed, &mut StageTimes::default())
+    }
+
+    /// Like [`FaceEngine::faces_in_bytes`], reading a file.
+    pub fn faces_in_file(&self, path: &Path, select: FaceSelect, embed: bool) -> Result<ImageFaces, Error> {
+        let bytes = read_limited(path, self.limits.max_bytes)?;
+        self.faces_in_bytes(&bytes, select, embed)
+    }
+
+    /// Cosine similarity and verdict.
+    pub fn compare(&self, a: &Embedding, b: &Embedding) -> Result<Comparison, Error> {
+        let similarity = a.similarity(b).ok_or_else(|| Error::ModelMismatch { left: a.model.to_string(), right: b.model.to_string() })?;
+        Ok(Comparison { similarity, threshold: self.threshold, same: similarity >= self.threshold })
+    }
+
+    /// A free worker if there is one, else waits on the next in turn.
+    pub(crate) fn any_worker(&self) -> std::sync::MutexGuard<'_, Worker> {
+        for worker in &self.workers {
+            if let Ok(guard) = worker.try_lock() {
+                return guard;
+            }
+        }
+        let turn = self.next_worker.fetch_add(1, Ordering::Relaxed) % self.workers.len();
+        self.workers[turn].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// decode → detect → select → align → embed, timing each stage.
+    pub(crate) fn run_pipeline(
+        &self,
+        worker: &mut Worker,
+        bytes: &[u8],
+        select: FaceSelect,
+        embed: bool,
+        times: &mut StageTimes,
+    ) -> Result<ImageFaces, Error> {
+        let started = Instant::now();
+        let image = decode_image(bytes, &self.limits)?;
+        times.decode += started.elapsed();
+
+        let started = Instant::now();
+        let detected = worker.detector.detect(&image, &self.detect)?;
+        let detect_model = worker.detector.take_model_time();
+        times.detect_model += detect_model;
+        times.detect_other += started.elapsed().saturating_sub(detect_model);
+        let detected = select.apply(detected, image.width(), image.height());
+
+        let mut faces: Vec<Face> = detected.into_iter().map(|detection| Face { detection, embedding: None }).collect();
+        if embed && !faces.is_empty() {
+            let started = Instant::now();
+            let crops: Vec<RgbImage> = faces.iter().map(|f| align_to_arcface_112(&image, &f.detection.landmarks)).collect();
+            times.align += started.elapsed();
+            let started = Instant::now();
+            let embeddings = worker.recognizer.embed(&crops)?;
+            let embed_model = worker.recognizer.take_model_time();
+            times.embed_model += embed_model;
+            times.embed_other += started.elapsed().saturating_sub(embed_model);
+            for (face, embedding) in faces.iter_mut().zip(embeddings) {
+                face.embedding = Some(embedding);
+            }
+        }
+        times.faces += faces.len();
+        Ok(ImageFaces { width: image.width(), height: image.height(), faces })
+    }
+}
+
+/// Reads a file, refusing one larger than `max_bytes` before reading it (a decompression bomb's
+/// cousin: a huge file).
+pub(crate) fn read_limited(path: &Path, max_bytes: u64) -> Result<Vec<u8>, Error> {
+    let read_error = |source| Error::Read { path: path.to_path_buf(), source };
+    let metadata = std::fs::metadata(path).map_err(read_error)?;
+    if metadata.len() > max_bytes {
+        return Err(faceprint_vision::DecodeError::TooManyBytes { size: metadata.len(), limit: max_bytes }.into());
+    }
+    std::fs::read(path).map_err(read_error)
+}
+
+impl StageTimes {
+    /// All time spent, model time included.
+    pub fn total(&self) -> Duration {
+        self.decode + self.detect_model + self.detect_other + self.align + self.embed_model + self.embed_other
+    }
+}

@@ -1,0 +1,40 @@
+use std::path::PathBuf;
+
+use faceprint_infer::InferError;
+use faceprint_vision::DecodeError;
+
+/// Everything the faceprint API can fail with. [`Error::code`] is stable for machines.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Model(#[from] InferError),
+    #[error("could not read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("no face found in the image")]
+    NoFace,
+    #[error("face {index} requested but the image has {count}")]
+    NoSuchFace { index: usize, count: usize },
+    #[error("embeddings come from different models ({left} and {right}) and cannot be compared")]
+    ModelMismatch { left: String, right: String },
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+impl Error {
+    /// A stable machine-readable code, as written in JSON output.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Decode(e) => e.code(),
+            Error::Model(e) => e.code(),
+            Error::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => "not_found",
+            Error::Read { .. } => "read_failed",
+            Error::NoFace => "no_face",
+            Error::NoSuchFace { .. } => "no_such_face",
+            Error::ModelMismatch { .. } => "model_mismatch",
+            Error::Config(_) => "bad_config",
+        }
+    }
+}

