@@ -36,8 +36,8 @@ pub struct EngineArgs {
     /// Turn off flip test-time augmentation.
     #[arg(long, global = true)]
     pub no_flip: bool,
-    /// Detector input: "auto" (native size up to 640, never upscaled) or a fixed square side such
-    /// as 640 (InsightFace's behaviour).
+    /// Detector input: "auto" (longer side brought into 480..640, aspect kept) or a fixed square
+    /// side such as 640 (InsightFace's behaviour).
     #[arg(long, global = true, default_value = "auto")]
     pub det_size: String,
     /// No second detection pass at another scale when nothing is found.

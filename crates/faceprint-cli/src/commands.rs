@@ -27,7 +27,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 
 pub fn build_engine(args: &EngineArgs) -> Result<FaceEngine> {
     let sizing = match args.det_size.as_str() {
-        "auto" => InputSizing::Adaptive { max_side: 640 },
+        "auto" => DetectOptions::default().sizing,
         side => {
             let side: u32 = side.parse().with_context(|| format!("--det-size {side:?}: use auto or a number like 640"))?;
             if side < 32 || side % 32 != 0 {

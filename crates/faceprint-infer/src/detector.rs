@@ -41,7 +41,9 @@ impl Default for DetectOptions {
             nms_threshold: 0.4,
             min_face_size: 0.0,
             max_faces: None,
-            sizing: InputSizing::Adaptive { max_side: 640 },
+            // Measured on LFW DevTest (BENCHMARKS.md): enlarging 250×250 photos to 480 gives
+            // better landmarks and +0.2% verification accuracy over their native size.
+            sizing: InputSizing::Adaptive { min_side: 480, max_side: 640 },
             second_pass: true,
         }
     }
@@ -99,12 +101,15 @@ impl ScrfdDetector {
         if faces.is_empty() && options.second_pass && self.fixed_input.is_none() {
             let retry = match sizing {
                 // Shrunk to fit: look again at twice the resolution for small faces.
-                InputSizing::Adaptive { max_side } if geometry.resized_width < width => {
-                    InputSizing::Adaptive { max_side: max_side * 2 }
+                InputSizing::Adaptive { max_side, .. } if geometry.resized_width < width => {
+                    InputSizing::Adaptive { min_side: max_side * 2, max_side: max_side * 2 }
                 }
-                // Native size: look again upscaled, for faces too big or blurry at this scale.
-                InputSizing::Adaptive { max_side } => InputSizing::Fixed { width: max_side, height: max_side },
-                InputSizing::Fixed { width: w, height: h } => InputSizing::Adaptive { max_side: w.max(h) * 2 },
+                // Small photo: look again at the largest size, for faces too big or blurry.
+                InputSizing::Adaptive { max_side, .. } => InputSizing::Adaptive { min_side: max_side, max_side },
+                InputSizing::Fixed { width: w, height: h } => {
+                    let side = w.max(h) * 2;
+                    InputSizing::Adaptive { min_side: side, max_side: side }
+                }
             };
             let retry_geometry = retry.plan(width, height);
             if retry_geometry != geometry {

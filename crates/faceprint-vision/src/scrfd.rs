@@ -19,9 +19,11 @@ pub const SIZE_MULTIPLE: u32 = 32;
 /// How the detector input canvas is sized for one image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputSizing {
-    /// Never upscale; shrink so the longer side fits `max_side`; canvas rounded up to a multiple
-    /// of 32. A 250×250 photo runs at 256×256 instead of 640×640.
-    Adaptive { max_side: u32 },
+    /// Scale so the longer side lies in `[min_side, max_side]` (shrinking large photos,
+    /// enlarging small ones, leaving those in between alone), keep the aspect ratio, and round
+    /// the canvas up to a multiple of 32: a 250×250 photo runs at 480×480 and a 4000×3000 one at
+    /// 640×480, with no square padding.
+    Adaptive { min_side: u32, max_side: u32 },
     /// InsightFace's behaviour: fit (up- or down-scaling) into a fixed `width × height` canvas.
     Fixed { width: u32, height: u32 },
 }
@@ -42,8 +44,15 @@ impl InputSizing {
     pub fn plan(&self, width: u32, height: u32) -> InputGeometry {
         let (w, h) = (width.max(1) as f32, height.max(1) as f32);
         let (canvas_w, canvas_h, scale) = match *self {
-            InputSizing::Adaptive { max_side } => {
-                let scale = (max_side as f32 / w.max(h)).min(1.0);
+            InputSizing::Adaptive { min_side, max_side } => {
+                let longer = w.max(h);
+                let scale = if longer > max_side as f32 {
+                    max_side as f32 / longer
+                } else if longer < min_side as f32 {
+                    min_side as f32 / longer
+                } else {
+                    1.0
+                };
                 let rw = (w * scale).round().max(1.0) as u32;
                 let rh = (h * scale).round().max(1.0) as u32;
                 (round_up(rw), round_up(rh), scale)
@@ -179,12 +188,15 @@ mod tests {
     }
 
     #[test]
-    fn adaptive_sizing_does_not_upscale_small_photos() {
-        let g = InputSizing::Adaptive { max_side: 640 }.plan(250, 250);
-        assert_eq!((g.canvas_width, g.canvas_height), (256, 256));
-        assert_eq!((g.resized_width, g.resized_height), (250, 250));
-        assert_eq!(g.inverse_scale_x, 1.0);
-        let big = InputSizing::Adaptive { max_side: 640 }.plan(4000, 3000);
+    fn adaptive_sizing_brings_the_longer_side_into_range_without_padding_to_a_square() {
+        let g = InputSizing::Adaptive { min_side: 480, max_side: 640 }.plan(250, 250);
+        assert_eq!((g.canvas_width, g.canvas_height), (480, 480));
+        assert_eq!((g.resized_width, g.resized_height), (480, 480));
+        assert!((g.inverse_scale_x - 250.0 / 480.0).abs() < 1e-6);
+        let mid = InputSizing::Adaptive { min_side: 480, max_side: 640 }.plan(500, 300);
+        assert_eq!((mid.canvas_width, mid.canvas_height, mid.resized_width), (512, 320, 500));
+        assert_eq!(mid.inverse_scale_x, 1.0);
+        let big = InputSizing::Adaptive { min_side: 480, max_side: 640 }.plan(4000, 3000);
         assert_eq!((big.canvas_width, big.canvas_height), (640, 480));
         assert!((big.inverse_scale_x - 6.25).abs() < 1e-4);
     }
@@ -216,7 +228,7 @@ mod tests {
     #[test]
     fn blob_is_normalised_rgb_planes_with_black_padding() {
         let image = RgbImage::from_pixel(2, 1, image::Rgb([255, 0, 128]));
-        let geometry = InputSizing::Adaptive { max_side: 640 }.plan(2, 1);
+        let geometry = InputSizing::Adaptive { min_side: 1, max_side: 640 }.plan(2, 1);
         let mut blob = Vec::new();
         prepare_input(&image, &geometry, &mut Resizer::new(), &mut blob);
         assert_eq!(blob.len(), 3 * 32 * 32);

@@ -42,7 +42,7 @@ impl Default for FaceEngineBuilder {
             recognizer_threshold: None,
             workers: cores,
             threads_per_worker: 1,
-            flip: true,
+            flip: false,
             max_batch: 32,
             detect: DetectOptions::default(),
             limits: DecodeLimits::default(),

@@ -1,0 +1,66 @@
+//! Detection against hand-drawn boxes on real photos (../shared/testdata/detection, dlib's
+//! examples in imglab XML). The boxes are tight around eyes, nose and mouth, so a face counts as
+//! found when its box centre lies inside a detection.
+
+mod common;
+
+use faceprint::{BBox, FaceSelect};
+
+struct Annotated {
+    file: String,
+    boxes: Vec<BBox>,
+}
+
+fn annotations(xml: &str) -> Vec<Annotated> {
+    let text = std::fs::read_to_string(common::testdata().join("detection").join(xml)).expect("annotation file");
+    let doc = roxmltree::Document::parse(&text).expect("valid imglab XML");
+    let number = |node: roxmltree::Node, name: &str| node.attribute(name).and_then(|v| v.parse::<f32>().ok()).expect(name);
+    doc.descendants()
+        .filter(|n| n.has_tag_name("image"))
+        .map(|image| Annotated {
+            file: image.attribute("file").expect("file").to_string(),
+            boxes: image
+                .children()
+                .filter(|n| n.has_tag_name("box") && n.attribute("ignore") != Some("1"))
+                .map(|b| {
+                    let (left, top) = (number(b, "left"), number(b, "top"));
+                    BBox::new(left, top, left + number(b, "width"), top + number(b, "height"))
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+#[test]
+fn every_hand_boxed_face_is_found_and_nothing_else() {
+    let engine = common::engine();
+    let mut sets = annotations("testing.xml");
+    sets.extend(annotations("training.xml"));
+    assert_eq!(sets.len(), 9);
+    assert_eq!(sets.iter().map(|s| s.boxes.len()).sum::<usize>(), 43);
+    let mut report = Vec::new();
+    for set in &sets {
+        let path = common::testdata().join("detection").join(&set.file);
+        let found = engine.faces_in_file(&path, FaceSelect::All, false).expect("photo decodes");
+        let detections: Vec<BBox> = found.faces.iter().map(|f| f.detection.bbox).collect();
+        let missed = set.boxes.iter().filter(|b| !detections.iter().any(|d| d.contains(b.center()))).count();
+        let extra = detections.iter().filter(|d| !set.boxes.iter().any(|b| d.contains(b.center()))).count();
+        if missed + extra > 0 {
+            report.push(format!("{}: {missed} missed, {extra} extra of {} detections", set.file, detections.len()));
+        }
+    }
+    assert!(report.is_empty(), "{}", report.join("\n"));
+}
+
+#[test]
+fn landmarks_lie_inside_their_box_and_boxes_inside_the_image() {
+    let path = common::testdata().join("detection/bald_guys.jpg");
+    let found = common::engine().faces_in_file(&path, FaceSelect::All, false).unwrap();
+    assert!(!found.faces.is_empty());
+    for face in &found.faces {
+        let b = face.detection.bbox;
+        let loose = BBox::new(b.x1 - 0.1 * b.width(), b.y1 - 0.1 * b.height(), b.x2 + 0.1 * b.width(), b.y2 + 0.1 * b.height());
+        assert!(face.detection.landmarks.iter().all(|p| loose.contains(*p)), "{face:?}");
+        assert!(b.x2 > 0.0 && b.y2 > 0.0 && b.x1 < found.width as f32 && b.y1 < found.height as f32);
+    }
+}
