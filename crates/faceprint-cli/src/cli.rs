@@ -4,7 +4,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use faceprint::FaceSelect;
 
 #[derive(Debug, Parser)]
-#[command(name = "faceprint", version, about = "Face detection, alignment, embeddings and verification", max_term_width = 100)]
+#[command(
+    name = "faceprint",
+    version,
+    about = "Face detection, alignment, embeddings and verification",
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -33,6 +38,12 @@ pub struct EngineArgs {
     /// ONNX Runtime threads per pipeline.
     #[arg(long, global = true, default_value_t = 1)]
     pub threads: usize,
+    /// Largest number of faces per recogniser run.
+    #[arg(long, global = true, default_value_t = 32)]
+    pub max_batch: usize,
+    /// Flip test-time augmentation: also embed the mirrored face (slower; see BENCHMARKS.md).
+    #[arg(long, global = true)]
+    pub flip: bool,
     /// Turn off flip test-time augmentation.
     #[arg(long, global = true)]
     pub no_flip: bool,
@@ -183,6 +194,16 @@ pub struct BenchArgs {
     /// images and models in the same run, for the side-by-side table.
     #[arg(long)]
     pub reference_python: Option<PathBuf>,
+    /// Detector input size for the reference (InsightFace's default: 640).
+    #[arg(long, default_value_t = 640)]
+    pub reference_det_size: u32,
+    /// ONNX Runtime threads for the reference (0: ONNX Runtime's default, one per core).
+    #[arg(long, default_value_t = 0)]
+    pub reference_threads: usize,
+    /// LFW pairs.txt whose images are among the inputs: reports both pipelines' 10-fold
+    /// accuracy from the embeddings of the same run (centred face of each image).
+    #[arg(long)]
+    pub lfw_pairs: Option<PathBuf>,
     /// Write the results as JSON too.
     #[arg(long)]
     pub json: Option<PathBuf>,

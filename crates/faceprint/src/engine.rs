@@ -3,7 +3,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use faceprint_infer::{ArcFaceRecognizer, DetectOptions, ModelPack, RecognizerConfig, RuntimeOptions, ScrfdDetector, Task};
+use faceprint_infer::{
+    ArcFaceRecognizer, DetectOptions, ModelPack, RecognizerConfig, RuntimeOptions, ScrfdDetector, Task,
+};
 use faceprint_types::{DetectedFace, Embedding, ModelId};
 use faceprint_vision::{DecodeLimits, RgbImage, align_to_arcface_112, decode_image};
 
@@ -119,7 +121,9 @@ impl FaceEngineBuilder {
             self.pack.ensure_fetched()?;
         }
         let pack_model = |task: Task| {
-            self.pack.model(task).ok_or_else(|| Error::Config(format!("model pack {} has no {task:?} model", self.pack.name)))
+            self.pack
+                .model(task)
+                .ok_or_else(|| Error::Config(format!("model pack {} has no {task:?} model", self.pack.name)))
         };
         let detector_path = match &self.detector_path {
             Some(path) => path.clone(),
@@ -145,7 +149,12 @@ impl FaceEngineBuilder {
         for _ in 0..self.workers {
             workers.push(Mutex::new(Worker {
                 detector: ScrfdDetector::open(&detector_path, self.threads_per_worker, &self.runtime)?,
-                recognizer: ArcFaceRecognizer::open(&recognizer_path, config.clone(), self.threads_per_worker, &self.runtime)?,
+                recognizer: ArcFaceRecognizer::open(
+                    &recognizer_path,
+                    config.clone(),
+                    self.threads_per_worker,
+                    &self.runtime,
+                )?,
             }));
         }
         Ok(FaceEngine {
@@ -288,7 +297,9 @@ impl FaceEngine {
 
     /// Cosine similarity and verdict.
     pub fn compare(&self, a: &Embedding, b: &Embedding) -> Result<Comparison, Error> {
-        let similarity = a.similarity(b).ok_or_else(|| Error::ModelMismatch { left: a.model.to_string(), right: b.model.to_string() })?;
+        let similarity = a
+            .similarity(b)
+            .ok_or_else(|| Error::ModelMismatch { left: a.model.to_string(), right: b.model.to_string() })?;
         Ok(Comparison { similarity, threshold: self.threshold, same: similarity >= self.threshold })
     }
 
@@ -326,7 +337,8 @@ impl FaceEngine {
         let mut faces: Vec<Face> = detected.into_iter().map(|detection| Face { detection, embedding: None }).collect();
         if embed && !faces.is_empty() {
             let started = Instant::now();
-            let crops: Vec<RgbImage> = faces.iter().map(|f| align_to_arcface_112(&image, &f.detection.landmarks)).collect();
+            let crops: Vec<RgbImage> =
+                faces.iter().map(|f| align_to_arcface_112(&image, &f.detection.landmarks)).collect();
             times.align += started.elapsed();
             let started = Instant::now();
             let embeddings = worker.recognizer.embed(&crops)?;

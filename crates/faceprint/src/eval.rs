@@ -117,7 +117,11 @@ fn operating_point(pairs: &[PairScore], threshold: f32) -> RocPoint {
             false_accepts += accepted as usize;
         }
     }
-    RocPoint { threshold, far: false_accepts as f64 / diff.max(1) as f64, tar: true_accepts as f64 / same.max(1) as f64 }
+    RocPoint {
+        threshold,
+        far: false_accepts as f64 / diff.max(1) as f64,
+        tar: true_accepts as f64 / same.max(1) as f64,
+    }
 }
 
 /// The best true accept rate whose false accept rate is at most `far`, with its threshold.
@@ -158,7 +162,9 @@ pub fn parse_lfw_pairs(text: &str, root: &Path) -> Result<Vec<LfwPair>, String> 
         match fields.as_slice() {
             [] => continue,
             [a] | [a, _] if a.parse::<u32>().is_ok() => continue,
-            [name, n1, n2] => pairs.push(LfwPair { left: image(name, n1, i + 1)?, right: image(name, n2, i + 1)?, same: true }),
+            [name, n1, n2] => {
+                pairs.push(LfwPair { left: image(name, n1, i + 1)?, right: image(name, n2, i + 1)?, same: true })
+            }
             [name1, n1, name2, n2] => {
                 pairs.push(LfwPair { left: image(name1, n1, i + 1)?, right: image(name2, n2, i + 1)?, same: false })
             }
@@ -189,7 +195,14 @@ mod tests {
     #[test]
     fn tar_at_far_and_auc_on_a_hand_made_case() {
         // Impostors 0.1..0.4, genuines 0.35..0.9: at FAR 0 the threshold sits above 0.4.
-        let pairs = vec![pair(false, 0.1), pair(false, 0.2), pair(false, 0.4), pair(true, 0.35), pair(true, 0.5), pair(true, 0.9)];
+        let pairs = vec![
+            pair(false, 0.1),
+            pair(false, 0.2),
+            pair(false, 0.4),
+            pair(true, 0.35),
+            pair(true, 0.5),
+            pair(true, 0.9),
+        ];
         let p = tar_at_far(&pairs, 0.0);
         assert_eq!(p.far, 0.0);
         assert!((p.tar - 2.0 / 3.0).abs() < 1e-9);
@@ -212,7 +225,10 @@ mod tests {
     fn lfw_pairs_parse_both_kinds_and_reject_junk() {
         let root = Path::new("/r");
         let pairs = parse_lfw_pairs("10\t300\nAda\t1\t2\nAda\t3\tBob\t12\n", root).unwrap();
-        assert_eq!(pairs[0], LfwPair { left: "/r/Ada/Ada_0001.jpg".into(), right: "/r/Ada/Ada_0002.jpg".into(), same: true });
+        assert_eq!(
+            pairs[0],
+            LfwPair { left: "/r/Ada/Ada_0001.jpg".into(), right: "/r/Ada/Ada_0002.jpg".into(), same: true }
+        );
         assert_eq!(pairs[1].right, PathBuf::from("/r/Bob/Bob_0012.jpg"));
         assert!(!pairs[1].same);
         assert!(parse_lfw_pairs("Ada x 2\n", root).is_err());

@@ -14,7 +14,8 @@ struct Annotated {
 fn annotations(xml: &str) -> Vec<Annotated> {
     let text = std::fs::read_to_string(common::testdata().join("detection").join(xml)).expect("annotation file");
     let doc = roxmltree::Document::parse(&text).expect("valid imglab XML");
-    let number = |node: roxmltree::Node, name: &str| node.attribute(name).and_then(|v| v.parse::<f32>().ok()).expect(name);
+    let number =
+        |node: roxmltree::Node, name: &str| node.attribute(name).and_then(|v| v.parse::<f32>().ok()).expect(name);
     doc.descendants()
         .filter(|n| n.has_tag_name("image"))
         .map(|image| Annotated {
@@ -59,7 +60,8 @@ fn landmarks_lie_inside_their_box_and_boxes_inside_the_image() {
     assert!(!found.faces.is_empty());
     for face in &found.faces {
         let b = face.detection.bbox;
-        let loose = BBox::new(b.x1 - 0.1 * b.width(), b.y1 - 0.1 * b.height(), b.x2 + 0.1 * b.width(), b.y2 + 0.1 * b.height());
+        let loose =
+            BBox::new(b.x1 - 0.1 * b.width(), b.y1 - 0.1 * b.height(), b.x2 + 0.1 * b.width(), b.y2 + 0.1 * b.height());
         assert!(face.detection.landmarks.iter().all(|p| loose.contains(*p)), "{face:?}");
         assert!(b.x2 > 0.0 && b.y2 > 0.0 && b.x1 < found.width as f32 && b.y1 < found.height as f32);
     }

