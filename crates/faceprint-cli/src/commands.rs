@@ -195,7 +195,11 @@ fn compare(args: &EngineArgs, a: &Path, b: &Path, select: FaceSelect, json: bool
     engine.process_inputs(inputs, select, true, |o| results.push(o));
     let mut embeddings = Vec::new();
     for outcome in results {
-        let faces = outcome.result.with_context(|| format!("{}", outcome.path.display()))?;
+        let faces = match outcome.result {
+            // A read error names the file already.
+            Err(error @ faceprint::Error::Read { .. }) => return Err(error.into()),
+            result => result.with_context(|| format!("{}", outcome.path.display()))?,
+        };
         let embedding = faces.embedding(0).with_context(|| format!("{}", outcome.path.display()))?.clone();
         embeddings.push(embedding);
     }

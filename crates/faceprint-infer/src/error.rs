@@ -23,14 +23,15 @@ pub enum InferError {
     Inference { model: String, reason: String },
     #[error("invalid model pack manifest: {0}")]
     Manifest(String),
-    #[error("I/O error on {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    // `reason` rather than `source`: the message already says it, so error chains do not repeat it.
+    #[error("I/O error on {path}: {reason}")]
+    Io { path: PathBuf, reason: std::io::Error },
 }
 
 impl InferError {
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> InferError {
         let path = path.into();
-        move |source| InferError::Io { path, source }
+        move |reason| InferError::Io { path, reason }
     }
 
     /// A stable machine-readable code.

@@ -357,7 +357,7 @@ impl FaceEngine {
 /// Reads a file, refusing one larger than `max_bytes` before reading it (a decompression bomb's
 /// cousin: a huge file).
 pub(crate) fn read_limited(path: &Path, max_bytes: u64) -> Result<Vec<u8>, Error> {
-    let read_error = |source| Error::Read { path: path.to_path_buf(), source };
+    let read_error = |reason| Error::Read { path: path.to_path_buf(), reason };
     let metadata = std::fs::metadata(path).map_err(read_error)?;
     if metadata.len() > max_bytes {
         return Err(faceprint_vision::DecodeError::TooManyBytes { size: metadata.len(), limit: max_bytes }.into());

@@ -11,8 +11,9 @@ pub enum Error {
     Decode(#[from] DecodeError),
     #[error(transparent)]
     Model(#[from] InferError),
-    #[error("could not read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    // `reason` rather than `source`: the message already says it, so error chains do not repeat it.
+    #[error("could not read {path}: {reason}")]
+    Read { path: PathBuf, reason: std::io::Error },
     #[error("no face found in the image")]
     NoFace,
     #[error("face {index} requested but the image has {count}")]
@@ -29,7 +30,7 @@ impl Error {
         match self {
             Error::Decode(e) => e.code(),
             Error::Model(e) => e.code(),
-            Error::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => "not_found",
+            Error::Read { reason, .. } if reason.kind() == std::io::ErrorKind::NotFound => "not_found",
             Error::Read { .. } => "read_failed",
             Error::NoFace => "no_face",
             Error::NoSuchFace { .. } => "no_such_face",
