@@ -198,3 +198,22 @@ fn eval_lfw_reports_accuracy_and_plots_the_roc_curve() {
     assert!(report["accuracy_10fold"].as_f64().unwrap() >= 0.9);
     assert_eq!(image::open(&plot).unwrap().width(), 800);
 }
+
+#[test]
+fn models_load_by_path_and_a_model_of_the_wrong_kind_is_refused() {
+    let pack = ModelPack::default_pack();
+    if !pack.missing_files().is_empty() {
+        assert!(faceprint(&["models", "fetch"]).status.success());
+    }
+    let (detector, recognizer) = (pack.path_of("scrfd_500m_bnkps.onnx"), pack.path_of("w600k_mbf.onnx"));
+    let face = lfw("Aaron_Guiel", 1);
+    let by_path = ["--detector", s(&detector), "--recognizer", s(&recognizer), "--threshold", "0.5"];
+    let output = faceprint(&[&by_path[..], &["compare", "--json", s(&face), s(&face)]].concat());
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(json_lines(&output)[0]["threshold"], 0.5);
+
+    let swapped = faceprint(&["--recognizer", s(&detector), "embed", s(&face)]);
+    assert_eq!(swapped.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&swapped.stderr);
+    assert!(stderr.contains("does not look like a recogniser (ArcFace, 112x112 input)"), "{stderr}");
+}

@@ -47,14 +47,14 @@ impl ArcFaceRecognizer {
         let session = open_session(path, threads, runtime)?;
         let (input_name, dims) = input_dims(&session, 0).ok_or_else(|| InferError::IncompatibleModel {
             model: config.model_id.to_string(),
-            expected: "ArcFace recogniser",
+            expected: "recogniser (ArcFace, 112x112 input)",
             reason: "no tensor input".into(),
         })?;
         let size = ARCFACE_SIZE as i64;
         if dims.len() != 4 || dims[1] != 3 || dims[2] != size || dims[3] != size {
             return Err(InferError::IncompatibleModel {
                 model: config.model_id.to_string(),
-                expected: "ArcFace recogniser",
+                expected: "recogniser (ArcFace, 112x112 input)",
                 reason: format!("input shape {dims:?} is not [N, 3, 112, 112]"),
             });
         }

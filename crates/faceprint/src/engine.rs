@@ -117,6 +117,9 @@ impl FaceEngineBuilder {
         if !(0.0..=1.0).contains(&self.detect.score_threshold) || !(0.0..=1.0).contains(&self.detect.nms_threshold) {
             return Err(Error::Config("detection score and NMS thresholds must lie in [0, 1]".into()));
         }
+        if self.recognizer_threshold.is_some_and(|t| !(-1.0..=1.0).contains(&t)) {
+            return Err(Error::Config("a cosine similarity threshold must lie in [-1, 1]".into()));
+        }
         if self.detector_path.is_none() || self.recognizer_path.is_none() {
             self.pack.ensure_fetched()?;
         }
