@@ -66,3 +66,24 @@ fn landmarks_lie_inside_their_box_and_boxes_inside_the_image() {
         assert!(b.x2 > 0.0 && b.y2 > 0.0 && b.x1 < found.width as f32 && b.y1 < found.height as f32);
     }
 }
+
+/// A 3000×3000 photo with one 64-pixel face: shrunk to 640 for the first pass the face is 14
+/// pixels and missed; the second pass at 1280 finds it.
+#[test]
+fn the_second_pass_finds_a_small_face_in_a_large_photo() {
+    let portrait = image::open(common::testdata().join("lfw-devtest/images/Aaron_Guiel/Aaron_Guiel_0001.jpg")).unwrap();
+    // The 250×250 LFW photo's face spans about half of it: shrink the photo to 128 pixels.
+    let small = portrait.resize_exact(128, 128, image::imageops::FilterType::Triangle).to_rgb8();
+    let mut canvas = image::RgbImage::from_pixel(3000, 3000, image::Rgb([120, 120, 120]));
+    image::imageops::overlay(&mut canvas, &small, 1500, 1200);
+
+    let one_pass = faceprint::FaceEngine::builder()
+        .workers(1)
+        .detect_options(faceprint::DetectOptions { second_pass: false, ..Default::default() })
+        .commit()
+        .unwrap();
+    assert!(one_pass.detect(&canvas).unwrap().is_empty(), "the first pass alone misses the face");
+    let found = common::engine().detect(&canvas).unwrap();
+    assert_eq!(found.len(), 1);
+    assert!(found[0].bbox.contains([1564.0, 1264.0]), "{:?}", found[0].bbox);
+}
