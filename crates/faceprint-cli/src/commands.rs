@@ -106,6 +106,8 @@ fn detect_or_embed(
     if let (Some(dir), true) = (&draw, several) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
+    // Standard input can be read only once: keep its bytes for drawing.
+    let stdin_bytes = draw.as_ref().and_then(|_| inputs.iter().find_map(|(_, bytes)| bytes.clone()));
     let bar = progress::bar(inputs.len(), quiet, if embed { "embedding" } else { "detecting" });
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -117,7 +119,7 @@ fn detect_or_embed(
             failed += 1;
         }
         if let (Some(target), Ok(faces)) = (&draw, &outcome.result)
-            && let Err(e) = draw_to(&engine, &outcome.path, faces, target, several)
+            && let Err(e) = draw_to(&engine, &outcome.path, stdin_bytes.as_deref(), faces, target, several)
         {
             bar.suspend(|| eprintln!("faceprint: could not draw {}: {e:#}", outcome.path.display()));
         }
@@ -166,15 +168,19 @@ fn write_human(
 }
 
 /// Draws onto the decoded image and writes it to `target` (a file, or with several inputs a
-/// directory receiving `<stem>.faces.png`).
+/// directory receiving `<stem>.faces.png`). `stdin` holds the bytes of "-".
 fn draw_to(
     engine: &FaceEngine,
     source: &Path,
+    stdin: Option<&[u8]>,
     faces: &faceprint::ImageFaces,
     target: &Path,
     into_dir: bool,
 ) -> Result<()> {
-    let bytes = std::fs::read(source).with_context(|| format!("reading {}", source.display()))?;
+    let bytes = match stdin {
+        Some(bytes) if source.as_os_str() == "-" => bytes.to_vec(),
+        _ => std::fs::read(source).with_context(|| format!("reading {}", source.display()))?,
+    };
     let mut image = engine.decode(&bytes)?;
     let detections: Vec<_> = faces.faces.iter().map(|f| f.detection.clone()).collect();
     faceprint::draw::draw_faces(&mut image, &detections);

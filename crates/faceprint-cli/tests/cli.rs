@@ -110,8 +110,10 @@ fn compare_exits_zero_for_the_same_person_one_for_different_and_two_for_no_face(
 
 #[test]
 fn a_dash_reads_the_image_from_standard_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let drawn = dir.path().join("stdin.png");
     let mut child = Command::new(env!("CARGO_BIN_EXE_faceprint"))
-        .args(["embed", "--json", "-"])
+        .args(["detect", "--json", "--draw", s(&drawn), "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -122,6 +124,7 @@ fn a_dash_reads_the_image_from_standard_input() {
     let line = &json_lines(&output)[0];
     assert_eq!(line["path"], "-");
     assert!(!line["faces"].as_array().unwrap().is_empty());
+    assert_eq!(image::open(&drawn).unwrap().width(), 250, "the photo from standard input is drawn too");
 }
 
 #[test]
