@@ -46,7 +46,7 @@ pub struct InputGeometry {
 impl InputSizing {
     pub fn plan(&self, width: u32, height: u32) -> InputGeometry {
         let (w, h) = (width.max(1) as f32, height.max(1) as f32);
-        let (canvas_w, canvas_h, scale) = match *self {
+        match *self {
             InputSizing::Adaptive { min_side, max_side } => {
                 let longer = w.max(h);
                 let scale = if longer > max_side as f32 {
@@ -56,26 +56,14 @@ impl InputSizing {
                 } else {
                     1.0
                 };
-                let rw = (w * scale).round().max(1.0) as u32;
-                let rh = (h * scale).round().max(1.0) as u32;
-                (round_up(rw), round_up(rh), scale)
+                let canvas_width = round_up((w * scale).round().max(1.0) as u32);
+                let canvas_height = round_up((h * scale).round().max(1.0) as u32);
+                InputGeometry::place(width, height, scale, canvas_width, canvas_height, false)
             }
             InputSizing::Fixed { width: cw, height: ch } => {
                 let scale = (cw as f32 / w).min(ch as f32 / h);
-                (cw, ch, scale)
+                InputGeometry::place(width, height, scale, cw, ch, false)
             }
-        };
-        let resized_width = ((w * scale).round() as u32).clamp(1, canvas_w);
-        let resized_height = ((h * scale).round() as u32).clamp(1, canvas_h);
-        InputGeometry {
-            canvas_width: canvas_w,
-            canvas_height: canvas_h,
-            resized_width,
-            resized_height,
-            offset_x: 0,
-            offset_y: 0,
-            inverse_scale_x: w / resized_width as f32,
-            inverse_scale_y: h / resized_height as f32,
         }
     }
 }
@@ -86,17 +74,32 @@ impl InputGeometry {
     /// tools) touch the image border, where the detector, trained on whole scenes, misses them;
     /// with a margin they look like faces in a scene again.
     pub fn with_margin(width: u32, height: u32, side: u32, margin: f32) -> InputGeometry {
+        let longer = width.max(height).max(1) as f32;
+        let scale = side as f32 / (longer * (1.0 + 2.0 * margin));
+        InputGeometry::place(width, height, scale, side, side, true)
+    }
+
+    /// `width × height` scaled by `scale` onto a canvas, at its top-left corner or centred.
+    fn place(
+        width: u32,
+        height: u32,
+        scale: f32,
+        canvas_width: u32,
+        canvas_height: u32,
+        centred: bool,
+    ) -> InputGeometry {
         let (w, h) = (width.max(1) as f32, height.max(1) as f32);
-        let scale = side as f32 / (w.max(h) * (1.0 + 2.0 * margin));
-        let resized_width = ((w * scale).round() as u32).clamp(1, side);
-        let resized_height = ((h * scale).round() as u32).clamp(1, side);
+        let resized_width = ((w * scale).round() as u32).clamp(1, canvas_width);
+        let resized_height = ((h * scale).round() as u32).clamp(1, canvas_height);
+        let (offset_x, offset_y) =
+            if centred { ((canvas_width - resized_width) / 2, (canvas_height - resized_height) / 2) } else { (0, 0) };
         InputGeometry {
-            canvas_width: side,
-            canvas_height: side,
+            canvas_width,
+            canvas_height,
             resized_width,
             resized_height,
-            offset_x: (side - resized_width) / 2,
-            offset_y: (side - resized_height) / 2,
+            offset_x,
+            offset_y,
             inverse_scale_x: w / resized_width as f32,
             inverse_scale_y: h / resized_height as f32,
         }
