@@ -7,7 +7,7 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use faceprint::eval::{PairScore, k_fold_accuracy, parse_lfw_pairs};
+use faceprint::eval::{k_fold_accuracy, parse_lfw_pairs, score_pairs};
 use faceprint::{Embedding, FaceEngine, FaceSelect, ModelId, ModelPack, StageTimes};
 use serde::Deserialize;
 use serde_json::json;
@@ -195,8 +195,9 @@ struct ReferenceRun {
     median_seconds: f64,
     stage_seconds: ReferenceStages,
     onnxruntime: String,
-    #[serde(skip_deserializing)]
-    embeddings: HashMap<PathBuf, Vec<f32>>,
+    /// The centred face's embedding per image; not part of the report.
+    #[serde(skip)]
+    embeddings: HashMap<PathBuf, Embedding>,
 }
 
 fn bench_reference(python: &Path, images: &[PathBuf], args: &BenchArgs) -> Result<ReferenceRun> {
@@ -235,7 +236,7 @@ fn bench_reference(python: &Path, images: &[PathBuf], args: &BenchArgs) -> Resul
     for line in std::fs::read_to_string(&embeddings)?.lines() {
         let line: Line = serde_json::from_str(line)?;
         if let Some(e) = line.embedding {
-            run.embeddings.insert(line.path, e);
+            run.embeddings.insert(line.path, Embedding::from_raw(ModelId("insightface".into()), e));
         }
     }
     Ok(run)
@@ -249,19 +250,6 @@ fn lfw_accuracy(
     let root = pairs_path.parent().unwrap_or(Path::new(".")).join("images");
     let text = std::fs::read_to_string(pairs_path).with_context(|| format!("reading {}", pairs_path.display()))?;
     let pairs = parse_lfw_pairs(&text, &root).map_err(anyhow::Error::msg)?;
-    let accuracy = |lookup: &dyn Fn(&Path) -> Option<Embedding>| {
-        let scores: Vec<PairScore> = pairs
-            .iter()
-            .map(|p| PairScore {
-                same: p.same,
-                similarity: lookup(&p.left).zip(lookup(&p.right)).and_then(|(a, b)| a.similarity(&b)),
-            })
-            .collect();
-        k_fold_accuracy(&scores, 10).0
-    };
-    let ours_acc = accuracy(&|p| ours.get(p).cloned());
-    let reference_acc = reference.map(|r| {
-        accuracy(&|p| r.embeddings.get(p).map(|v| Embedding::from_raw(ModelId("insightface".into()), v.clone())))
-    });
-    Ok((ours_acc, reference_acc))
+    let accuracy = |embeddings| k_fold_accuracy(&score_pairs(&pairs, embeddings), 10).0;
+    Ok((accuracy(ours), reference.map(|r| accuracy(&r.embeddings))))
 }

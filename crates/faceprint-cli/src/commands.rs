@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use faceprint::eval::{PairScore, k_fold_accuracy, parse_lfw_pairs, roc_auc, roc_curve, tar_at_far};
+use faceprint::eval::{k_fold_accuracy, pair_images, parse_lfw_pairs, roc_auc, roc_curve, score_pairs, tar_at_far};
 use faceprint::{DecodeLimits, DetectOptions, FaceEngine, FaceSelect, InputSizing, ModelPack, RuntimeOptions};
 
 use crate::cli::{Cli, Command, EngineArgs, EvalCommand, ModelsCommand};
@@ -238,9 +238,7 @@ fn eval_lfw(
     }
     let engine = build_engine(args)?;
     // Each image once, even when it appears in several pairs.
-    let mut images: Vec<PathBuf> = pairs.iter().flat_map(|p| [p.left.clone(), p.right.clone()]).collect();
-    images.sort();
-    images.dedup();
+    let images = pair_images(&pairs);
     let bar = progress::bar(images.len(), quiet, "embedding");
     let started = std::time::Instant::now();
     let mut embeddings = std::collections::HashMap::new();
@@ -256,16 +254,7 @@ fn eval_lfw(
     });
     bar.finish_and_clear();
     let elapsed = started.elapsed();
-    let scores: Vec<PairScore> = pairs
-        .iter()
-        .map(|p| PairScore {
-            same: p.same,
-            similarity: match (embeddings.get(&p.left), embeddings.get(&p.right)) {
-                (Some(a), Some(b)) => a.similarity(b),
-                _ => None,
-            },
-        })
-        .collect();
+    let scores = score_pairs(&pairs, &embeddings);
     let (mean, std, _) = k_fold_accuracy(&scores, 10);
     let threshold = engine.threshold();
     let at_threshold = faceprint::eval::accuracy_at(&scores, threshold);

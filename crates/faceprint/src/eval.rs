@@ -4,7 +4,10 @@
 //! a same-person pair is rejected, a different-person pair is (pessimistically) accepted. It is
 //! never dropped.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+use faceprint_types::Embedding;
 
 /// One labelled pair's outcome.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -148,6 +151,26 @@ pub struct LfwPair {
     pub same: bool,
 }
 
+/// Every image the pairs name, once each, sorted.
+pub fn pair_images(pairs: &[LfwPair]) -> Vec<PathBuf> {
+    let mut images: Vec<PathBuf> = pairs.iter().flat_map(|p| [p.left.clone(), p.right.clone()]).collect();
+    images.sort();
+    images.dedup();
+    images
+}
+
+/// Each pair's similarity from the embeddings of its images; a pair with an image missing from
+/// `embeddings` (no face found) has none, and so counts as an error.
+pub fn score_pairs(pairs: &[LfwPair], embeddings: &HashMap<PathBuf, Embedding>) -> Vec<PairScore> {
+    pairs
+        .iter()
+        .map(|p| PairScore {
+            same: p.same,
+            similarity: embeddings.get(&p.left).zip(embeddings.get(&p.right)).and_then(|(a, b)| a.similarity(b)),
+        })
+        .collect()
+}
+
 /// Parses LFW's `pairs.txt`: `Name n1 n2` (same person) or `Name1 n1 Name2 n2` (different),
 /// tab- or space-separated; a header line of counts is skipped. Image `n` of `Name` is
 /// `root/Name/Name_000n.jpg`.
@@ -219,6 +242,20 @@ mod tests {
         }
         let (mean, std, _) = k_fold_accuracy(&pairs, 10);
         assert_eq!((mean, std), (1.0, 0.0));
+    }
+
+    #[test]
+    fn a_pair_with_an_image_without_embedding_has_no_similarity() {
+        let model = faceprint_types::ModelId("m".into());
+        let pairs = parse_lfw_pairs("A 1 2\nA 1 B 1\n", Path::new("/r")).unwrap();
+        assert_eq!(pair_images(&pairs).len(), 3, "A_0001 is named twice but listed once");
+        let embeddings = HashMap::from([
+            (pairs[0].left.clone(), Embedding::from_raw(model.clone(), vec![1.0, 0.0])),
+            (pairs[0].right.clone(), Embedding::from_raw(model, vec![1.0, 1.0])),
+        ]);
+        let scores = score_pairs(&pairs, &embeddings);
+        assert!((scores[0].similarity.unwrap() - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-6);
+        assert_eq!(scores[1], PairScore { same: false, similarity: None });
     }
 
     #[test]

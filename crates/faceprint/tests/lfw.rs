@@ -8,7 +8,7 @@ mod common;
 use std::collections::HashMap;
 
 use faceprint::FaceSelect;
-use faceprint::eval::{PairScore, accuracy_at, k_fold_accuracy, parse_lfw_pairs};
+use faceprint::eval::{accuracy_at, k_fold_accuracy, pair_images, parse_lfw_pairs, score_pairs};
 
 #[test]
 fn lfw_devtest_accuracy_reaches_the_bar_ten_fold_and_at_the_shipped_threshold() {
@@ -16,9 +16,7 @@ fn lfw_devtest_accuracy_reaches_the_bar_ten_fold_and_at_the_shipped_threshold() 
     let text = std::fs::read_to_string(root.join("pairs.txt")).expect("pairs.txt");
     let pairs = parse_lfw_pairs(&text, &root.join("images")).expect("valid pair list");
     assert_eq!(pairs.len(), 1000);
-    let mut images: Vec<_> = pairs.iter().flat_map(|p| [p.left.clone(), p.right.clone()]).collect();
-    images.sort();
-    images.dedup();
+    let images = pair_images(&pairs);
 
     let engine = common::engine();
     let embeddings: HashMap<_, _> = engine
@@ -26,13 +24,7 @@ fn lfw_devtest_accuracy_reaches_the_bar_ten_fold_and_at_the_shipped_threshold() 
         .into_iter()
         .filter_map(|o| Some((o.path, o.result.ok()?.embedding(0).ok()?.clone())))
         .collect();
-    let scores: Vec<PairScore> = pairs
-        .iter()
-        .map(|p| PairScore {
-            same: p.same,
-            similarity: embeddings.get(&p.left).zip(embeddings.get(&p.right)).and_then(|(a, b)| a.similarity(b)),
-        })
-        .collect();
+    let scores = score_pairs(&pairs, &embeddings);
 
     let (ten_fold, _, _) = k_fold_accuracy(&scores, 10);
     let at_threshold = accuracy_at(&scores, engine.threshold());
