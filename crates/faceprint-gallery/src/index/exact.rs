@@ -1,0 +1,191 @@
+//! Exact search: every template scored, as a matrix product over one contiguous row-major
+//! matrix (ndarray → matrixmultiply's SIMD sgemm kernels, chosen at run time for the CPU).
+
+use std::collections::HashMap;
+
+use ndarray::{Array2, ArrayView2, Axis, Slice, linalg::general_mat_mul};
+
+use super::topk::TopK;
+use super::{ScoredFace, VectorIndex, parallel_chunks};
+use crate::{FaceId, GalleryError, Result};
+
+/// Rows scored per matrix product: 4096 × 512 floats is 8 MiB of templates streamed past
+/// queries that stay in cache, and a score block small enough to scan for the top k at once.
+const ROWS_PER_BLOCK: usize = 4096;
+/// Queries multiplied together: enough to make the product compute-bound, not memory-bound.
+const QUERIES_PER_BLOCK: usize = 64;
+
+/// Brute-force index: always the true top k.
+#[derive(Debug, Clone)]
+pub struct ExactIndex {
+    dims: usize,
+    /// Row i is the vector of `ids[i]`.
+    matrix: Vec<f32>,
+    ids: Vec<FaceId>,
+    rows: HashMap<FaceId, usize>,
+}
+
+impl ExactIndex {
+    pub fn new(dims: usize) -> Self {
+        Self { dims, matrix: Vec::new(), ids: Vec::new(), rows: HashMap::new() }
+    }
+
+    pub fn with_capacity(dims: usize, capacity: usize) -> Self {
+        let mut index = Self::new(dims);
+        index.matrix.reserve(capacity * dims);
+        index.ids.reserve(capacity);
+        index.rows.reserve(capacity);
+        index
+    }
+
+    fn check_dims(&self, vector: &[f32]) -> Result<()> {
+        if vector.len() != self.dims {
+            return Err(GalleryError::DimensionMismatch { gallery: self.dims, given: vector.len() });
+        }
+        Ok(())
+    }
+
+    /// Scores one block of queries against every row, keeping each query's top k.
+    fn search_block(&self, queries: &[Vec<f32>], k: usize) -> Vec<Vec<ScoredFace>> {
+        let mut tops: Vec<TopK> = queries.iter().map(|_| TopK::new(k)).collect();
+        let query_matrix: Vec<f32> = queries.iter().flatten().copied().collect();
+        let query_view = ArrayView2::from_shape((queries.len(), self.dims), &query_matrix).expect("query shape");
+        let mut scores = Array2::<f32>::zeros((ROWS_PER_BLOCK.min(self.ids.len()), queries.len()));
+        for (block, ids) in self.matrix.chunks(ROWS_PER_BLOCK * self.dims).zip(self.ids.chunks(ROWS_PER_BLOCK)) {
+            let rows = ArrayView2::from_shape((ids.len(), self.dims), block).expect("row shape");
+            let mut out = scores.slice_axis_mut(Axis(0), Slice::from(0..ids.len()));
+            general_mat_mul(1.0, &rows, &query_view.t(), 0.0, &mut out);
+            for (q, top) in tops.iter_mut().enumerate() {
+                let column = out.column(q);
+                let mut floor = top.floor();
+                for (row, &similarity) in column.iter().enumerate() {
+                    if similarity > floor {
+                        top.push(ScoredFace { face_id: ids[row], similarity });
+                        floor = top.floor();
+                    }
+                }
+            }
+        }
+        tops.into_iter().map(TopK::into_sorted).collect()
+    }
+}
+
+impl VectorIndex for ExactIndex {
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn dims(&self) -> usize {
+        self.dims
+    }
+
+    fn contains(&self, id: FaceId) -> bool {
+        self.rows.contains_key(&id)
+    }
+
+    fn insert(&mut self, id: FaceId, vector: &[f32]) -> Result<()> {
+        self.check_dims(vector)?;
+        match self.rows.get(&id) {
+            Some(&row) => self.matrix[row * self.dims..(row + 1) * self.dims].copy_from_slice(vector),
+            None => {
+                self.rows.insert(id, self.ids.len());
+                self.ids.push(id);
+                self.matrix.extend_from_slice(vector);
+            }
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, id: FaceId) -> Result<bool> {
+        let Some(row) = self.rows.remove(&id) else { return Ok(false) };
+        // Swap the last row into the hole so the matrix stays contiguous.
+        let last = self.ids.len() - 1;
+        if row != last {
+            let (head, tail) = self.matrix.split_at_mut(last * self.dims);
+            head[row * self.dims..(row + 1) * self.dims].copy_from_slice(&tail[..self.dims]);
+            let moved = self.ids[last];
+            self.ids[row] = moved;
+            self.rows.insert(moved, row);
+        }
+        self.ids.pop();
+        self.matrix.truncate(last * self.dims);
+        Ok(true)
+    }
+
+    fn search(&self, query: &[f32], k: usize) -> Result<Vec<ScoredFace>> {
+        self.check_dims(query)?;
+        if self.ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self.search_block(&[query.to_vec()], k).pop().unwrap_or_default())
+    }
+
+    fn search_batch(&self, queries: &[Vec<f32>], k: usize, threads: usize) -> Result<Vec<Vec<ScoredFace>>> {
+        for query in queries {
+            self.check_dims(query)?;
+        }
+        if self.ids.is_empty() {
+            return Ok(vec![Vec::new(); queries.len()]);
+        }
+        let blocks: Vec<&[Vec<f32>]> = queries.chunks(QUERIES_PER_BLOCK).collect();
+        let per_thread = parallel_chunks(&blocks, threads, |mine| {
+            mine.iter().flat_map(|block| self.search_block(block, k)).collect::<Vec<_>>()
+        });
+        Ok(per_thread.into_iter().flatten().collect())
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.matrix.capacity() * 4
+            + self.ids.capacity() * 8
+            + self.rows.capacity() * (std::mem::size_of::<(FaceId, usize)>() + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(v: &[f32]) -> Vec<f32> {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter().map(|x| x / n).collect()
+    }
+
+    #[test]
+    fn finds_the_nearest_and_follows_removals() {
+        let mut index = ExactIndex::new(2);
+        index.insert(1, &unit(&[1.0, 0.0])).unwrap();
+        index.insert(2, &unit(&[0.0, 1.0])).unwrap();
+        index.insert(3, &unit(&[1.0, 1.0])).unwrap();
+        let top = index.search(&unit(&[1.0, 0.1]), 2).unwrap();
+        assert_eq!(top.iter().map(|f| f.face_id).collect::<Vec<_>>(), vec![1, 3]);
+        assert!(index.remove(1).unwrap());
+        assert!(!index.remove(1).unwrap());
+        let top = index.search(&unit(&[1.0, 0.1]), 3).unwrap();
+        assert_eq!(top.iter().map(|f| f.face_id).collect::<Vec<_>>(), vec![3, 2]);
+        // Re-inserting replaces the vector.
+        index.insert(2, &unit(&[1.0, 0.05])).unwrap();
+        assert_eq!(index.search(&unit(&[1.0, 0.0]), 1).unwrap()[0].face_id, 2);
+    }
+
+    #[test]
+    fn batches_agree_with_single_queries_across_blocks() {
+        let dims = 8;
+        let mut index = ExactIndex::new(dims);
+        let vector = |i: usize| unit(&(0..dims).map(|d| ((i * 7 + d * 13) % 17) as f32 - 8.0).collect::<Vec<_>>());
+        for i in 0..(ROWS_PER_BLOCK + 100) {
+            index.insert(i as FaceId, &vector(i)).unwrap();
+        }
+        let queries: Vec<Vec<f32>> = (0..(QUERIES_PER_BLOCK + 3)).map(|i| vector(i * 31 + 5)).collect();
+        let batch = index.search_batch(&queries, 5, 2).unwrap();
+        for (query, answer) in queries.iter().zip(&batch) {
+            assert_eq!(&index.search(query, 5).unwrap(), answer);
+        }
+    }
+
+    #[test]
+    fn wrong_dimensions_are_an_error() {
+        let mut index = ExactIndex::new(3);
+        assert!(matches!(index.insert(1, &[1.0]), Err(GalleryError::DimensionMismatch { .. })));
+        assert!(index.search(&[1.0], 1).is_err());
+    }
+}

@@ -1,0 +1,147 @@
+//! The embedded gallery: one SQLite file (WAL) holding everything, plus an in-memory vector
+//! index per collection that follows the file's change log.
+
+mod codec;
+mod follow;
+mod schema;
+mod store;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, RwLock};
+
+use rusqlite::Connection;
+
+use crate::{HnswParams, IndexKind, Result};
+use follow::IndexState;
+
+/// Settings for [`SqliteGallery`]; [`SqliteGalleryBuilder::open`] commits them.
+#[derive(Debug, Clone)]
+pub struct SqliteGalleryBuilder {
+    index: IndexKind,
+    hnsw: HnswParams,
+    threads: usize,
+    auto_hnsw_from: usize,
+}
+
+impl Default for SqliteGalleryBuilder {
+    fn default() -> Self {
+        Self {
+            index: IndexKind::Auto,
+            hnsw: HnswParams::default(),
+            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            auto_hnsw_from: crate::AUTO_HNSW_FROM,
+        }
+    }
+}
+
+impl SqliteGalleryBuilder {
+    /// Exact, HNSW, or chosen per collection by its size (the default).
+    pub fn index(mut self, kind: IndexKind) -> Self {
+        self.index = kind;
+        self
+    }
+    pub fn hnsw_params(mut self, params: HnswParams) -> Self {
+        self.hnsw = params;
+        self
+    }
+    /// Threads for building indexes and batched search. Default: one per core.
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+    /// Collection size from which [`IndexKind::Auto`] picks HNSW.
+    pub fn auto_hnsw_from(mut self, faces: usize) -> Self {
+        self.auto_hnsw_from = faces;
+        self
+    }
+
+    /// Opens (or creates) the gallery file, migrates its schema and loads its indexes: HNSW
+    /// graphs from their saved files when those are current (then only the changes since are
+    /// applied), otherwise built on every thread.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<SqliteGallery> {
+        let path = path.as_ref().to_path_buf();
+        let mut writer = schema::connect(&path)?;
+        schema::prepare(&path, &mut writer)?;
+        let reader = schema::connect(&path)?;
+        let state = IndexState::load(&path, &reader, &self)?;
+        Ok(SqliteGallery {
+            path,
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+            state: RwLock::new(state),
+            settings: self,
+        })
+    }
+}
+
+/// The embedded gallery. One writer connection and one reader connection, shared by threads;
+/// searches run in parallel under a read lock on the index.
+#[derive(Debug)]
+pub struct SqliteGallery {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+    state: RwLock<IndexState>,
+    settings: SqliteGalleryBuilder,
+}
+
+impl SqliteGallery {
+    pub fn builder() -> SqliteGalleryBuilder {
+        SqliteGalleryBuilder::default()
+    }
+
+    /// Opens with the default settings.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::builder().open(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Which index answers searches in `collection` now.
+    pub fn index_kind(&self, collection: &str) -> Result<IndexKind> {
+        let id = self.collection_id(&self.reader(), collection)?;
+        self.sync()?;
+        Ok(self.read_state().kind_of(id))
+    }
+
+    /// Bytes of memory held by the vector indexes and the face → subject map.
+    pub fn index_memory_bytes(&self) -> usize {
+        self.read_state().memory_bytes()
+    }
+
+    /// Changes the HNSW search width (efSearch) of every graph: recall against speed.
+    pub fn set_expansion_search(&self, expansion: usize) {
+        self.state.write().unwrap_or_else(|e| e.into_inner()).set_expansion_search(expansion);
+    }
+
+    /// Saves every HNSW graph that has unsaved changes, so the next open loads instead of
+    /// rebuilding. Also done when the gallery is dropped.
+    pub fn save_index(&self) -> Result<()> {
+        self.sync()?;
+        self.state.write().unwrap_or_else(|e| e.into_inner()).save(&self.path)
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Connection> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        self.reader.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read_state(&self) -> std::sync::RwLockReadGuard<'_, IndexState> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for SqliteGallery {
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        if state.worth_saving() {
+            // Best effort: a missing or stale saved index is rebuilt or caught up on next open.
+            let _ = state.save(&self.path);
+        }
+    }
+}

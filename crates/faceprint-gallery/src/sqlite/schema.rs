@@ -1,0 +1,135 @@
+//! Opening a gallery file: recognising it, and bringing its schema up to date.
+
+use std::path::Path;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use crate::{GalleryError, Result};
+
+/// `PRAGMA application_id` of a faceprint gallery ("FPGL"): tells our file from other SQLite files.
+const APPLICATION_ID: i64 = 0x4650_474C;
+
+/// Schema migrations, in order; `PRAGMA user_version` counts those applied. Never edit one that
+/// has shipped: add a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: collections → subjects → faces, crops apart (they are large and only read to re-embed),
+    // and a change log the vector index follows.
+    r#"
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+    CREATE TABLE collections (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE subjects (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        metadata TEXT NOT NULL DEFAULT '{}',
+        created_at INTEGER NOT NULL,
+        UNIQUE (collection_id, name)
+    ) STRICT;
+    -- AUTOINCREMENT: a face id is never reused, so an index entry can never name another face.
+    CREATE TABLE faces (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        subject_id INTEGER NOT NULL REFERENCES subjects(id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        embedding BLOB NOT NULL,
+        detection_score REAL NOT NULL,
+        bbox_x1 REAL NOT NULL, bbox_y1 REAL NOT NULL, bbox_x2 REAL NOT NULL, bbox_y2 REAL NOT NULL,
+        image_sha256 TEXT NOT NULL,
+        enrolled_at INTEGER NOT NULL,
+        UNIQUE (subject_id, image_sha256)
+    ) STRICT;
+    CREATE TABLE face_crops (
+        face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+        png BLOB NOT NULL
+    ) STRICT;
+    -- Every insert, delete, move or re-embedding of a face appends its id here (triggers, so no
+    -- write path can forget). An index that has applied the log up to seq N is current to N.
+    CREATE TABLE changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, face_id INTEGER NOT NULL) STRICT;
+    CREATE TRIGGER faces_inserted AFTER INSERT ON faces BEGIN INSERT INTO changes (face_id) VALUES (new.id); END;
+    CREATE TRIGGER faces_deleted AFTER DELETE ON faces BEGIN INSERT INTO changes (face_id) VALUES (old.id); END;
+    CREATE TRIGGER faces_updated AFTER UPDATE OF subject_id, embedding ON faces
+        BEGIN INSERT INTO changes (face_id) VALUES (new.id); END;
+    INSERT INTO collections (name, created_at) VALUES ('default', unixepoch());
+    INSERT INTO meta (key, value) VALUES ('gallery_id', lower(hex(randomblob(16))));
+    "#,
+];
+
+/// The newest schema this build knows.
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+fn foreign(path: &Path, reason: impl Into<String>) -> GalleryError {
+    GalleryError::Foreign { path: path.to_path_buf(), reason: reason.into() }
+}
+
+/// Maps SQLite's "this is not a database" and "damaged" errors to ours; others stay storage errors.
+pub(crate) fn classify(path: &Path, error: rusqlite::Error) -> GalleryError {
+    match error.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => foreign(path, "not an SQLite database"),
+        Some(ErrorCode::DatabaseCorrupt) => {
+            GalleryError::Corrupt { path: path.to_path_buf(), reason: error.to_string() }
+        }
+        _ => GalleryError::Storage(error.to_string()),
+    }
+}
+
+/// Opens one connection with the settings every connection needs.
+///
+/// `synchronous = FULL`: in WAL mode every commit is fsynced before it returns, so an
+/// acknowledged enrolment survives a power cut, not only a killed process (NORMAL would only
+/// promise the latter). It costs one fsync per commit; bulk paths batch their writes.
+pub(crate) fn connect(path: &Path) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags).map_err(|e| classify(path, e))?;
+    connection.busy_timeout(std::time::Duration::from_secs(30)).map_err(|e| classify(path, e))?;
+    connection.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;").map_err(|e| classify(path, e))?;
+    Ok(connection)
+}
+
+/// Checks that `path` is ours (or empty) and migrates it to [`SCHEMA_VERSION`].
+pub(crate) fn prepare(path: &Path, connection: &mut Connection) -> Result<()> {
+    let read = |connection: &Connection| -> rusqlite::Result<(i64, i64, i64)> {
+        let application_id = connection.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+        let version = connection.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let objects = connection.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+        Ok((application_id, version, objects))
+    };
+    let (application_id, version, objects) = read(connection).map_err(|e| classify(path, e))?;
+    check_ours(path, application_id, version, objects)?;
+    // WAL: readers never block the writer nor each other, across threads and processes.
+    let mode: String =
+        connection.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(|e| classify(path, e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(GalleryError::Storage(format!("could not switch {} to WAL (journal mode {mode})", path.display())));
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    // Another process may be migrating at the same moment: take the write lock, then look again.
+    let tx = connection
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| classify(path, e))?;
+    let (application_id, version, objects) = read(&tx).map_err(|e| classify(path, e))?;
+    check_ours(path, application_id, version, objects)?;
+    for (number, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.execute_batch(migration).map_err(|e| classify(path, e))?;
+        tx.pragma_update(None, "user_version", number as i64 + 1).map_err(|e| classify(path, e))?;
+    }
+    tx.pragma_update(None, "application_id", APPLICATION_ID).map_err(|e| classify(path, e))?;
+    tx.commit().map_err(|e| classify(path, e))
+}
+
+fn check_ours(path: &Path, application_id: i64, version: i64, objects: i64) -> Result<()> {
+    if application_id == 0 && objects == 0 {
+        return Ok(()); // a new, empty file
+    }
+    if application_id != APPLICATION_ID {
+        return Err(foreign(path, "an SQLite database of another application"));
+    }
+    if version > SCHEMA_VERSION {
+        return Err(GalleryError::TooNew { path: path.to_path_buf(), found: version, known: SCHEMA_VERSION });
+    }
+    Ok(())
+}

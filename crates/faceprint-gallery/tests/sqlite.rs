@@ -1,0 +1,135 @@
+//! What only the embedded store has: a file that outlives the process, other processes and
+//! instances writing to it, saved HNSW graphs, and files that are not (or no longer) galleries.
+
+use faceprint_gallery::testing::{face, model, vector};
+use faceprint_gallery::{DEFAULT_COLLECTION as DEFAULT, Gallery, GalleryError, IndexKind, SqliteGallery, SubjectKey};
+use serde_json::json;
+
+fn name(n: &str) -> SubjectKey {
+    SubjectKey::Name(n.into())
+}
+
+fn top1(gallery: &SqliteGallery, axis: usize) -> Option<String> {
+    gallery.search(DEFAULT, &model(), &vector(axis, 0.0), 1).unwrap().pop().map(|c| c.subject)
+}
+
+#[test]
+fn everything_survives_closing_and_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    {
+        let gallery = SqliteGallery::open(&path).unwrap();
+        gallery.create_subject(DEFAULT, "Ada", json!({"k": 1})).unwrap();
+        gallery.add_face(DEFAULT, &name("Ada"), face(3, 0.0, 1)).unwrap();
+    }
+    let gallery = SqliteGallery::open(&path).unwrap();
+    assert_eq!(top1(&gallery, 3).as_deref(), Some("Ada"));
+    assert_eq!(gallery.subject(DEFAULT, &name("Ada")).unwrap().metadata, json!({"k": 1}));
+    gallery.check_integrity().unwrap();
+}
+
+#[test]
+fn another_instance_sees_writes_at_its_next_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    for kind in [IndexKind::Exact, IndexKind::Hnsw] {
+        let _ = std::fs::remove_file(&path);
+        let writer = SqliteGallery::builder().index(kind).open(&path).unwrap();
+        let reader = SqliteGallery::builder().index(kind).open(&path).unwrap();
+        assert_eq!(top1(&reader, 0), None);
+        writer.create_subject(DEFAULT, "Ada", json!({})).unwrap();
+        writer.add_face(DEFAULT, &name("Ada"), face(0, 0.0, 1)).unwrap();
+        assert_eq!(top1(&reader, 0).as_deref(), Some("Ada"), "{kind:?}");
+        writer.rename_subject(DEFAULT, &name("Ada"), "Ada King").unwrap();
+        assert_eq!(top1(&reader, 0).as_deref(), Some("Ada King"), "{kind:?}");
+        writer.delete_subject(DEFAULT, &name("Ada King")).unwrap();
+        assert_eq!(top1(&reader, 0), None, "{kind:?}");
+    }
+}
+
+#[test]
+fn a_saved_graph_is_loaded_and_caught_up_with_later_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    let hnsw = || SqliteGallery::builder().index(IndexKind::Hnsw).open(&path).unwrap();
+    {
+        let gallery = hnsw();
+        for axis in 0..4 {
+            let subject = format!("s{axis}");
+            gallery.create_subject(DEFAULT, &subject, json!({})).unwrap();
+            gallery.add_face(DEFAULT, &name(&subject), face(axis, 0.0, axis as u32)).unwrap();
+        }
+        gallery.save_index().unwrap();
+    }
+    let graph = dir.path().join("g.db.index").join("collection-1.usearch");
+    assert!(graph.exists(), "the graph is saved beside the gallery");
+    // Changes the saved graph has not seen, written by an instance that does not save.
+    {
+        let exact = SqliteGallery::builder().index(IndexKind::Exact).open(&path).unwrap();
+        exact.delete_subject(DEFAULT, &name("s1")).unwrap();
+        exact.create_subject(DEFAULT, "new", json!({})).unwrap();
+        exact.add_face(DEFAULT, &name("new"), face(5, 0.0, 50)).unwrap();
+    }
+    let gallery = hnsw();
+    assert_ne!(top1(&gallery, 1).as_deref(), Some("s1"));
+    assert_eq!(top1(&gallery, 5).as_deref(), Some("new"));
+    assert_eq!(top1(&gallery, 2).as_deref(), Some("s2"));
+
+    // A damaged graph file is not trusted: the graph is rebuilt from the store.
+    drop(gallery);
+    std::fs::write(&graph, b"garbage").unwrap();
+    let gallery = hnsw();
+    assert_eq!(top1(&gallery, 5).as_deref(), Some("new"));
+    assert_eq!(gallery.index_kind(DEFAULT).unwrap(), IndexKind::Hnsw);
+}
+
+#[test]
+fn files_that_are_not_galleries_are_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "hello, this is not a database at all, just some text").unwrap();
+    let error = SqliteGallery::open(&text).unwrap_err();
+    assert!(matches!(error, GalleryError::Foreign { .. }), "{error}");
+    assert_eq!(std::fs::read_to_string(&text).unwrap(), "hello, this is not a database at all, just some text");
+
+    let other = dir.path().join("other.db");
+    rusqlite::Connection::open(&other).unwrap().execute_batch("CREATE TABLE invoices (id INTEGER)").unwrap();
+    let error = SqliteGallery::open(&other).unwrap_err();
+    assert!(matches!(error, GalleryError::Foreign { .. }), "{error}");
+    assert_eq!(error.code(), "gallery_foreign");
+}
+
+#[test]
+fn a_gallery_from_a_newer_faceprint_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    drop(SqliteGallery::open(&path).unwrap());
+    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
+    assert!(matches!(SqliteGallery::open(&path), Err(GalleryError::TooNew { found: 99, .. })));
+}
+
+#[test]
+fn a_damaged_gallery_is_an_error_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    {
+        let gallery = SqliteGallery::open(&path).unwrap();
+        gallery.create_subject(DEFAULT, "Ada", json!({})).unwrap();
+        for i in 0..200 {
+            gallery.add_face(DEFAULT, &name("Ada"), face(i % 8, 0.01 * i as f32, i as u32)).unwrap();
+        }
+    }
+    // Overwrite the middle of the file (past the header) with garbage.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    let end = (middle + 4096).min(bytes.len());
+    bytes[middle..end].fill(0xA5);
+    std::fs::write(&path, &bytes).unwrap();
+    let outcome = SqliteGallery::open(&path).and_then(|g| g.check_integrity());
+    let error = outcome.unwrap_err();
+    assert!(matches!(error, GalleryError::Corrupt { .. } | GalleryError::Storage(_)), "{error}");
+
+    // A truncated header is not a gallery.
+    std::fs::write(&path, &bytes[..50]).unwrap();
+    assert!(SqliteGallery::open(&path).is_err());
+}
