@@ -25,7 +25,7 @@ pub fn model() -> ModelId {
 
 /// A unit vector pointing mostly along axis `axis`, tilted by `tilt` towards the next axis.
 pub fn vector(axis: usize, tilt: f32) -> Vec<f32> {
-    let mut v = vec![0.0; DIMS];
+    let mut v = [0.0; DIMS];
     v[axis % DIMS] = 1.0;
     v[(axis + 1) % DIMS] = tilt;
     let n = (1.0 + tilt * tilt).sqrt();
