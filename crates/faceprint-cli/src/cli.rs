@@ -13,6 +13,8 @@ use faceprint::FaceSelect;
 pub struct Cli {
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub gallery: GalleryArgs,
     /// No progress bar.
     #[arg(long, short, global = true)]
     pub quiet: bool,
@@ -32,6 +34,10 @@ pub struct EngineArgs {
     /// Similarity threshold for "same person" (default: the model's, from the manifest).
     #[arg(long, global = true)]
     pub threshold: Option<f32>,
+    /// Similarity the best subject of an identification needs to be a match (default: the
+    /// model's identification threshold).
+    #[arg(long, global = true)]
+    pub identify_threshold: Option<f32>,
     /// Parallel pipelines (default: one per core).
     #[arg(long, global = true)]
     pub workers: Option<usize>,
@@ -69,6 +75,41 @@ pub struct EngineArgs {
     /// A libonnxruntime.so to load instead of the pinned one.
     #[arg(long, global = true, env = "FACEPRINT_ORT_LIB")]
     pub ort_lib: Option<PathBuf>,
+}
+
+/// Which gallery, and how it searches; shared by every gallery command.
+#[derive(Debug, Args, Clone)]
+pub struct GalleryArgs {
+    /// The gallery file (SQLite; created if missing). Default: gallery.db in the user's data
+    /// directory (~/.local/share/faceprint on Linux).
+    #[arg(long, global = true, env = "FACEPRINT_GALLERY")]
+    pub gallery: Option<PathBuf>,
+    /// The collection (namespace of subjects) to work in.
+    #[arg(long, global = true, default_value = "default")]
+    pub collection: String,
+    /// Search index: exact below 50k faces and HNSW above (auto), or forced.
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    pub index: IndexArg,
+    /// HNSW search width (efSearch): higher is slower and closer to exact.
+    #[arg(long, global = true)]
+    pub ef_search: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum IndexArg {
+    Auto,
+    Exact,
+    Hnsw,
+}
+
+impl From<IndexArg> for faceprint::IndexKind {
+    fn from(kind: IndexArg) -> Self {
+        match kind {
+            IndexArg::Auto => faceprint::IndexKind::Auto,
+            IndexArg::Exact => faceprint::IndexKind::Exact,
+            IndexArg::Hnsw => faceprint::IndexKind::Hnsw,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -124,6 +165,71 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "largest")]
         select: SelectArg,
     },
+    /// Enrol faces into the gallery under a subject (created if new). One JSON line per file:
+    /// the face id, or why it was refused.
+    Enroll {
+        /// The subject the photos show.
+        #[arg(long, required_unless_present = "list", conflicts_with = "list")]
+        subject: Option<String>,
+        /// Bulk: a file of "subject<TAB>image path" lines (paths relative to the list's folder).
+        #[arg(long)]
+        list: Option<PathBuf>,
+        /// Photos of the subject; "-" reads standard input.
+        files: Vec<PathBuf>,
+        /// Which face when a photo has several (all: refuse photos with more than one).
+        #[arg(long, value_enum, default_value = "all")]
+        select: SelectArg,
+        /// Refuse faces the detector scored lower than this.
+        #[arg(long, default_value_t = faceprint::MIN_ENROL_DETECTION_SCORE)]
+        min_score: f32,
+        /// Refuse faces whose box is smaller than this many pixels across.
+        #[arg(long, default_value_t = faceprint::MIN_ENROL_FACE_PX)]
+        min_size: f32,
+    },
+    /// Who is in each photo? Every face: top-k enrolled subjects, and a match or unknown.
+    Identify {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// One JSON object per file, one per line.
+        #[arg(long)]
+        json: bool,
+        /// Candidates per face.
+        #[arg(long, short = 'k', default_value_t = 5)]
+        top_k: usize,
+    },
+    /// Is the face in the photo this enrolled subject? Exit 0 same, 1 different, 2 error.
+    Verify {
+        #[arg(long)]
+        subject: String,
+        probe: PathBuf,
+        #[arg(long)]
+        json: bool,
+        /// Which face of the probe when there are several.
+        #[arg(long, value_enum, default_value = "largest")]
+        select: SelectArg,
+    },
+    /// List, show, create, rename, merge or delete enrolled subjects.
+    Subjects {
+        #[command(subcommand)]
+        action: SubjectsCommand,
+    },
+    /// Delete a face template by id.
+    Faces {
+        #[command(subcommand)]
+        action: FacesCommand,
+    },
+    /// List or create collections.
+    Collections {
+        #[command(subcommand)]
+        action: CollectionsCommand,
+    },
+    /// Write the whole gallery (subjects, embeddings, crops) as JSON lines.
+    Export { out: PathBuf },
+    /// Add the subjects and faces of an export to this gallery (what is there already is kept).
+    Import { input: PathBuf },
+    /// Re-embed every face from its stored crop with the current recogniser (--recognizer),
+    /// moving the whole gallery to that model in one transaction.
+    Reembed,
     /// Accuracy on a labelled benchmark.
     Eval {
         #[command(subcommand)]
@@ -134,8 +240,11 @@ pub enum Command {
         #[command(subcommand)]
         action: ModelsCommand,
     },
-    /// Speed, side by side with InsightFace's Python pipeline on the same models.
-    Bench(BenchArgs),
+    /// Speed, side by side with a reference on the same data.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
     /// Show faceprint at work on the sample photos of the default pack.
     Demo {
         /// Where to write the annotated photo.
@@ -163,6 +272,86 @@ pub enum EvalCommand {
         #[arg(long, value_enum, default_value = "center")]
         select: SelectArg,
     },
+    /// Open-set identification through a fresh gallery: rank-1 and TPIR at FPIR 1%.
+    Identify {
+        /// orl: subjects s1..s40, photos 1-5 enrolled and 6-10 searched; lfw: one folder per
+        /// person, the first photo enrolled and the others searched.
+        #[arg(long, value_enum)]
+        protocol: ProtocolArg,
+        /// The dataset's root folder.
+        #[arg(long)]
+        root: PathBuf,
+        #[arg(long)]
+        json: bool,
+        /// Which face of each photo.
+        #[arg(long, value_enum, default_value = "center")]
+        select: SelectArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ProtocolArg {
+    Orl,
+    Lfw,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// The face pipeline, side by side with InsightFace's Python pipeline on the same models.
+    Pipeline(BenchArgs),
+    /// Gallery search over up to millions of synthetic faceprints, side by side with FAISS.
+    Search(crate::bench_search::SearchBenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubjectsCommand {
+    /// Every subject of the collection with its number of faces.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One subject and its faces ("#12" names subject id 12).
+    Show {
+        subject: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A new subject without faces.
+    Create {
+        name: String,
+        /// A JSON object stored with the subject.
+        #[arg(long, default_value = "{}")]
+        metadata: String,
+    },
+    Rename {
+        subject: String,
+        new_name: String,
+    },
+    /// Replace a subject's metadata (a JSON object).
+    SetMetadata {
+        subject: String,
+        metadata: String,
+    },
+    /// Move every face of FROM to INTO and delete FROM.
+    Merge {
+        from: String,
+        into: String,
+    },
+    /// Delete a subject and all its faces.
+    Delete {
+        subject: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FacesCommand {
+    Delete { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CollectionsCommand {
+    List,
+    Create { name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,7 +6,8 @@ use anyhow::{Context, Result, bail};
 use faceprint::eval::{k_fold_accuracy, pair_images, parse_lfw_pairs, roc_auc, roc_curve, score_pairs, tar_at_far};
 use faceprint::{DecodeLimits, DetectOptions, FaceEngine, FaceSelect, InputSizing, ModelPack, RuntimeOptions};
 
-use crate::cli::{Cli, Command, EngineArgs, EvalCommand, ModelsCommand};
+use crate::cli::{BenchCommand, Cli, Command, EngineArgs, EvalCommand, ModelsCommand, ProtocolArg};
+use crate::gallery_cmd::{self, open_gallery};
 use crate::output::{CompareRecord, FileRecord};
 use crate::progress;
 
@@ -23,8 +24,43 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Eval { benchmark: EvalCommand::Lfw { pairs, root, plot, json, select } } => {
             eval_lfw(&cli.engine, &pairs, &root, plot.as_deref(), json, select.into(), quiet)
         }
+        Command::Eval { benchmark: EvalCommand::Identify { protocol, root, json, select } } => {
+            eval_identify(&cli.engine, protocol, &root, json, select.into(), quiet)
+        }
+        Command::Enroll { subject, list, files, select, min_score, min_size } => {
+            let policy = faceprint::EnrolPolicy {
+                select: select.into(),
+                min_detection_score: min_score,
+                min_face_size: min_size,
+            };
+            let gallery = open_gallery(&cli.gallery)?;
+            let engine = build_engine(&cli.engine)?;
+            gallery_cmd::enroll(&engine, &gallery, &cli.gallery.collection, subject, list, files, policy, quiet)
+        }
+        Command::Identify { files, json, top_k } => {
+            let gallery = open_gallery(&cli.gallery)?;
+            let engine = build_engine(&cli.engine)?;
+            gallery_cmd::identify(&engine, &gallery, &cli.gallery.collection, files, json, top_k, quiet)
+        }
+        Command::Verify { subject, probe, json, select } => {
+            let gallery = open_gallery(&cli.gallery)?;
+            let engine = build_engine(&cli.engine)?;
+            gallery_cmd::verify(&engine, &gallery, &cli.gallery.collection, &subject, &probe, select.into(), json)
+        }
+        Command::Subjects { action } => {
+            gallery_cmd::subjects(&open_gallery(&cli.gallery)?, &cli.gallery.collection, action)
+        }
+        Command::Faces { action } => gallery_cmd::faces(&open_gallery(&cli.gallery)?, &cli.gallery.collection, action),
+        Command::Collections { action } => gallery_cmd::collections(&open_gallery(&cli.gallery)?, action),
+        Command::Export { out } => crate::transfer::export(&open_gallery(&cli.gallery)?, &out),
+        Command::Import { input } => crate::transfer::import(&open_gallery(&cli.gallery)?, &input),
+        Command::Reembed => {
+            let gallery = open_gallery(&cli.gallery)?;
+            gallery_cmd::reembed(&build_engine(&cli.engine)?, &gallery, quiet)
+        }
         Command::Models { action } => models(action, &cli.engine),
-        Command::Bench(args) => crate::bench::run(&cli.engine, &args, quiet),
+        Command::Bench { what: BenchCommand::Pipeline(args) } => crate::bench::run(&cli.engine, &args, quiet),
+        Command::Bench { what: BenchCommand::Search(args) } => crate::bench_search::run(&cli.engine, &args),
         Command::Demo { out } => demo(&cli.engine, &out),
     }
 }
@@ -69,11 +105,14 @@ pub fn build_engine(args: &EngineArgs) -> Result<FaceEngine> {
     if let Some(threshold) = args.threshold {
         builder = builder.recognizer_threshold(threshold);
     }
+    if let Some(threshold) = args.identify_threshold {
+        builder = builder.identify_threshold(threshold);
+    }
     Ok(builder.commit()?)
 }
 
 /// Reads "-" from standard input (bounded), leaves files to the workers.
-fn inputs(files: Vec<PathBuf>, max_bytes: u64) -> Result<Vec<(PathBuf, Option<Vec<u8>>)>> {
+pub(crate) fn inputs(files: Vec<PathBuf>, max_bytes: u64) -> Result<Vec<(PathBuf, Option<Vec<u8>>)>> {
     let mut stdin_used = false;
     files
         .into_iter()
@@ -388,6 +427,62 @@ fn demo(args: &EngineArgs, out: &Path) -> Result<ExitCode> {
             "  face at [{:.0}, {:.0}, {:.0}, {:.0}]  similarity {similarity:.3}  {verdict}",
             b.x1, b.y1, b.x2, b.y2
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn eval_identify(
+    args: &EngineArgs,
+    protocol: ProtocolArg,
+    root: &Path,
+    json: bool,
+    select: FaceSelect,
+    quiet: bool,
+) -> Result<ExitCode> {
+    use faceprint::eval::identification::{lfw_protocol, orl_protocol};
+    let protocol = match protocol {
+        ProtocolArg::Orl => orl_protocol(root)?,
+        ProtocolArg::Lfw => lfw_protocol(root)?,
+    };
+    if protocol.enrol.is_empty() || protocol.probes.is_empty() {
+        bail!("{} holds no gallery photos or no probes for this protocol", root.display());
+    }
+    let engine = build_engine(args)?;
+    // A real gallery file, in a temporary folder: the evaluation runs through the store.
+    let dir = tempfile::tempdir()?;
+    let gallery =
+        faceprint::SqliteGallery::builder().index(faceprint::IndexKind::Exact).open(dir.path().join("eval.db"))?;
+    let bar = progress::bar(protocol.enrol.len() + protocol.probes.len(), quiet, "enrol, then identify");
+    let (report, _) =
+        engine.evaluate_identification(&gallery, faceprint::DEFAULT_COLLECTION, &protocol, select, |done, _| {
+            bar.set_position(done as u64)
+        })?;
+    bar.finish_and_clear();
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "subjects enrolled {} ({} photos refused), probes {} ({} without a face)",
+            report.enrolled_subjects,
+            report.enrolment_failures.len(),
+            report.probes,
+            report.probes_without_face
+        );
+        println!("rank-1 {:.2}%", report.rank1 * 100.0);
+        println!(
+            "TPIR at FPIR 1%: {:.2}% (threshold {:.3})",
+            report.tpir_at_fpir_1pct * 100.0,
+            report.threshold_at_fpir_1pct
+        );
+        println!(
+            "at the identification threshold {:.2}: TPIR {:.2}%, FPIR {:.2}%",
+            report.engine_threshold,
+            report.tpir_at_engine_threshold * 100.0,
+            report.fpir_at_engine_threshold * 100.0
+        );
+        for (path, reason) in &report.enrolment_failures {
+            println!("  refused {}: {reason}", path.display());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

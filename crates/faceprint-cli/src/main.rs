@@ -2,11 +2,14 @@
 //! (`compare`: different people) or some input file failed, 2 an error that stopped the command.
 
 mod bench;
+mod bench_search;
 mod cli;
 mod commands;
+mod gallery_cmd;
 mod output;
 mod plot;
 mod progress;
+mod transfer;
 
 use std::process::ExitCode;
 

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use faceprint::{BBox, Error, ImageFaces, Landmarks5};
+use faceprint::{BBox, Error, IdentifiedFace, ImageFaces, Landmarks5};
 use serde::Serialize;
 
 /// `{"path", "width", "height", "faces": [...]}` or `{"path", "error": {"code", "message"}}`.
@@ -67,4 +67,73 @@ pub struct CompareRecord {
     pub similarity: f32,
     pub threshold: f32,
     pub same: bool,
+}
+
+/// `identify --json`: `{"path", "faces": [{"bbox", "score", "candidates": [{"subject",
+/// "similarity"}], "match"}]}` or `{"path", "error"}`.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum IdentifyRecord {
+    Faces { path: String, faces: Vec<IdentifiedRecord> },
+    Failed { path: String, error: ErrorRecord },
+}
+
+#[derive(Debug, Serialize)]
+pub struct IdentifiedRecord {
+    pub bbox: BBox,
+    pub score: f32,
+    pub candidates: Vec<CandidateRecord>,
+    #[serde(rename = "match")]
+    pub matched: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CandidateRecord {
+    pub subject: String,
+    pub similarity: f32,
+}
+
+impl IdentifyRecord {
+    pub fn new(path: &Path, result: &Result<Vec<IdentifiedFace>, Error>) -> Self {
+        let path = path.display().to_string();
+        match result {
+            Ok(faces) => IdentifyRecord::Faces {
+                path,
+                faces: faces
+                    .iter()
+                    .map(|f| IdentifiedRecord {
+                        bbox: f.detection.bbox,
+                        score: f.detection.score,
+                        candidates: f
+                            .candidates
+                            .iter()
+                            .map(|c| CandidateRecord { subject: c.subject.clone(), similarity: c.similarity })
+                            .collect(),
+                        matched: f.matched.as_ref().map(|c| c.subject.clone()),
+                    })
+                    .collect(),
+            },
+            Err(error) => IdentifyRecord::Failed { path, error: ErrorRecord::from_error(error) },
+        }
+    }
+
+    /// One line per face for people.
+    pub fn human(&self) -> String {
+        match self {
+            IdentifyRecord::Failed { path, error } => format!("{path}: error: {}\n", error.message),
+            IdentifyRecord::Faces { path, faces } if faces.is_empty() => format!("{path}: no face\n"),
+            IdentifyRecord::Faces { path, faces } => faces
+                .iter()
+                .map(|f| {
+                    let b = f.bbox;
+                    let who = match (&f.matched, f.candidates.first()) {
+                        (Some(name), Some(best)) => format!("{name} ({:.3})", best.similarity),
+                        (None, Some(best)) => format!("unknown (closest: {} {:.3})", best.subject, best.similarity),
+                        (None | Some(_), None) => "unknown (empty gallery)".to_owned(),
+                    };
+                    format!("{path}: face at [{:.0}, {:.0}, {:.0}, {:.0}]: {who}\n", b.x1, b.y1, b.x2, b.y2)
+                })
+                .collect(),
+        }
+    }
 }

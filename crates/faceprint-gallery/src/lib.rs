@@ -68,6 +68,8 @@ pub trait Gallery: Send + Sync + std::fmt::Debug {
     fn create_collection(&self, name: &str) -> Result<()>;
 
     fn create_subject(&self, collection: &str, name: &str, metadata: serde_json::Value) -> Result<Subject>;
+    /// Many subjects in one transaction (bulk import): all or none.
+    fn create_subjects(&self, collection: &str, subjects: Vec<(String, serde_json::Value)>) -> Result<Vec<Subject>>;
     fn subject(&self, collection: &str, key: &SubjectKey) -> Result<Subject>;
     fn subjects(&self, collection: &str) -> Result<Vec<Subject>>;
     fn rename_subject(&self, collection: &str, key: &SubjectKey, new_name: &str) -> Result<Subject>;

@@ -232,6 +232,12 @@ pub fn verification_uses_the_best_template(gallery: &dyn Gallery) {
 }
 
 pub fn bulk_adds_are_all_or_nothing(gallery: &dyn Gallery) {
+    let made = gallery.create_subjects(DEFAULT, vec![("X".into(), json!({})), ("Y".into(), json!({"n": 2}))]).unwrap();
+    assert_eq!(made.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["X", "Y"]);
+    assert_eq!(gallery.subject(DEFAULT, &name("Y")).unwrap(), made[1]);
+    let clash = gallery.create_subjects(DEFAULT, vec![("Z".into(), json!({})), ("X".into(), json!({}))]);
+    assert!(matches!(clash, Err(GalleryError::DuplicateSubject(_))));
+    assert!(matches!(gallery.subject(DEFAULT, &name("Z")), Err(GalleryError::UnknownSubject(_))), "all or nothing");
     gallery.create_subject(DEFAULT, "Ada", json!({})).unwrap();
     let added =
         gallery.add_faces(DEFAULT, vec![(name("Ada"), face(0, 0.0, 1)), (name("Ada"), face(1, 0.0, 2))]).unwrap();

@@ -37,6 +37,8 @@ pub struct ModelSpec {
     pub embedding_size: Option<usize>,
     /// Cosine similarity threshold for "same person" (recognition models).
     pub threshold: Option<f32>,
+    /// Threshold for a match in open-set 1:N identification (recognition models).
+    pub identify_threshold: Option<f32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::engine::read_limited;
+use crate::engine::{Stages, read_limited};
 use crate::{Error, FaceEngine, FaceSelect, ImageFaces};
 
 /// Where time went, summed over images.
@@ -58,6 +58,27 @@ impl FaceEngine {
         inputs: Vec<Input>,
         select: FaceSelect,
         embed: bool,
+        on_result: impl FnMut(FileOutcome),
+    ) {
+        self.process_inputs_through(inputs, select, Stages::from_embed(embed), on_result)
+    }
+
+    /// [`FaceEngine::process_inputs`] keeping what enrolment stores: aligned crops and each
+    /// image's sha256 ([`FaceEngine::faces_for_enrolment`]).
+    pub fn process_inputs_for_enrolment(
+        &self,
+        inputs: Vec<Input>,
+        select: FaceSelect,
+        on_result: impl FnMut(FileOutcome),
+    ) {
+        self.process_inputs_through(inputs, select, Stages::EmbedKeepCrops, on_result)
+    }
+
+    fn process_inputs_through(
+        &self,
+        inputs: Vec<Input>,
+        select: FaceSelect,
+        stages: Stages,
         mut on_result: impl FnMut(FileOutcome),
     ) {
         let count = inputs.len();
@@ -84,7 +105,7 @@ impl FaceEngine {
                             Some(bytes) => Ok(bytes),
                             None => read_limited(&path, self.limits.max_bytes),
                         }
-                        .and_then(|bytes| self.run_pipeline(&mut worker, &bytes, select, embed, &mut times));
+                        .and_then(|bytes| self.run_pipeline(&mut worker, &bytes, select, stages, &mut times));
                         if sender.send(FileOutcome { index, path, result, times }).is_err() {
                             break;
                         }

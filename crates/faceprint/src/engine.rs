@@ -25,6 +25,7 @@ pub struct FaceEngineBuilder {
     detector_path: Option<PathBuf>,
     recognizer_path: Option<PathBuf>,
     recognizer_threshold: Option<f32>,
+    identify_threshold: Option<f32>,
     workers: usize,
     threads_per_worker: usize,
     flip: bool,
@@ -42,6 +43,7 @@ impl Default for FaceEngineBuilder {
             detector_path: None,
             recognizer_path: None,
             recognizer_threshold: None,
+            identify_threshold: None,
             workers: cores,
             threads_per_worker: 1,
             flip: false,
@@ -72,6 +74,12 @@ impl FaceEngineBuilder {
     /// The cosine similarity at or above which two faces are the same person.
     pub fn recognizer_threshold(mut self, threshold: f32) -> Self {
         self.recognizer_threshold = Some(threshold);
+        self
+    }
+    /// The cosine similarity at or above which the best subject of a 1:N search is a match.
+    /// Default: the model's, else the 1:1 threshold.
+    pub fn identify_threshold(mut self, threshold: f32) -> Self {
+        self.identify_threshold = Some(threshold);
         self
     }
     /// Independent pipelines (each with its own sessions), run in parallel on multi-image work.
@@ -117,7 +125,7 @@ impl FaceEngineBuilder {
         if !(0.0..=1.0).contains(&self.detect.score_threshold) || !(0.0..=1.0).contains(&self.detect.nms_threshold) {
             return Err(Error::Config("detection score and NMS thresholds must lie in [0, 1]".into()));
         }
-        if self.recognizer_threshold.is_some_and(|t| !(-1.0..=1.0).contains(&t)) {
+        if [self.recognizer_threshold, self.identify_threshold].iter().flatten().any(|t| !(-1.0..=1.0).contains(t)) {
             return Err(Error::Config("a cosine similarity threshold must lie in [-1, 1]".into()));
         }
         if self.detector_path.is_none() || self.recognizer_path.is_none() {
@@ -132,8 +140,8 @@ impl FaceEngineBuilder {
             Some(path) => path.clone(),
             None => self.pack.path_of(&pack_model(Task::Detection)?.file),
         };
-        let (recognizer_path, config, pack_threshold) = match &self.recognizer_path {
-            Some(path) => (path.clone(), custom_recognizer_config(path)?, None),
+        let (recognizer_path, config, pack_threshold, pack_identify_threshold) = match &self.recognizer_path {
+            Some(path) => (path.clone(), custom_recognizer_config(path)?, None, None),
             None => {
                 let spec = pack_model(Task::Recognition)?;
                 let config = RecognizerConfig {
@@ -143,11 +151,16 @@ impl FaceEngineBuilder {
                     flip: false,
                     max_batch: 1,
                 };
-                (self.pack.path_of(&spec.file), config, spec.threshold)
+                (self.pack.path_of(&spec.file), config, spec.threshold, spec.identify_threshold)
             }
         };
         let config = RecognizerConfig { flip: self.flip, max_batch: self.max_batch, ..config };
         let threshold = self.recognizer_threshold.or(pack_threshold).unwrap_or(FALLBACK_THRESHOLD);
+        // A 1:1 threshold given explicitly also moves the 1:N one unless that is given too.
+        let identify_threshold = self
+            .identify_threshold
+            .or(if self.recognizer_threshold.is_some() { None } else { pack_identify_threshold })
+            .unwrap_or(threshold);
         let mut workers = Vec::with_capacity(self.workers);
         for _ in 0..self.workers {
             workers.push(Mutex::new(Worker {
@@ -165,6 +178,7 @@ impl FaceEngineBuilder {
             next_worker: AtomicUsize::new(0),
             model_id: config.model_id,
             threshold,
+            identify_threshold,
             detect: self.detect,
             limits: self.limits,
         })
@@ -203,6 +217,7 @@ pub struct FaceEngine {
     next_worker: AtomicUsize,
     model_id: ModelId,
     threshold: f32,
+    identify_threshold: f32,
     pub(crate) detect: DetectOptions,
     pub(crate) limits: DecodeLimits,
 }
@@ -212,6 +227,9 @@ pub struct FaceEngine {
 pub struct Face {
     pub detection: DetectedFace,
     pub embedding: Option<Embedding>,
+    /// The aligned 112×112 crop the embedding was computed from, when asked for (enrolment
+    /// keeps it so a gallery can be re-embedded).
+    pub aligned: Option<RgbImage>,
 }
 
 /// The faces of one image.
@@ -220,6 +238,8 @@ pub struct ImageFaces {
     pub width: u32,
     pub height: u32,
     pub faces: Vec<Face>,
+    /// Hex sha256 of the encoded image, when crops were asked for (enrolment).
+    pub source_sha256: Option<String>,
 }
 
 impl ImageFaces {
@@ -256,6 +276,11 @@ impl FaceEngine {
         self.threshold
     }
 
+    /// Cosine similarity at or above which the best subject of a 1:N search is a match.
+    pub fn identify_threshold(&self) -> f32 {
+        self.identify_threshold
+    }
+
     pub fn workers(&self) -> usize {
         self.workers.len()
     }
@@ -289,7 +314,13 @@ impl FaceEngine {
     /// Detects (and optionally embeds) the selected faces of an encoded image.
     pub fn faces_in_bytes(&self, bytes: &[u8], select: FaceSelect, embed: bool) -> Result<ImageFaces, Error> {
         let mut worker = self.any_worker();
-        self.run_pipeline(&mut worker, bytes, select, embed, &mut StageTimes::default())
+        self.run_pipeline(&mut worker, bytes, select, Stages::from_embed(embed), &mut StageTimes::default())
+    }
+
+    /// Detects, embeds and keeps the aligned crops and the image's sha256: what enrolment stores.
+    pub fn faces_for_enrolment(&self, bytes: &[u8], select: FaceSelect) -> Result<ImageFaces, Error> {
+        let mut worker = self.any_worker();
+        self.run_pipeline(&mut worker, bytes, select, Stages::EmbedKeepCrops, &mut StageTimes::default())
     }
 
     /// Like [`FaceEngine::faces_in_bytes`], reading a file.
@@ -323,9 +354,10 @@ impl FaceEngine {
         worker: &mut Worker,
         bytes: &[u8],
         select: FaceSelect,
-        embed: bool,
+        stages: Stages,
         times: &mut StageTimes,
     ) -> Result<ImageFaces, Error> {
+        let source_sha256 = (stages == Stages::EmbedKeepCrops).then(|| sha256_hex(bytes));
         let started = Instant::now();
         let image = decode_image(bytes, &self.limits)?;
         times.decode += started.elapsed();
@@ -337,8 +369,9 @@ impl FaceEngine {
         times.detect_other += started.elapsed().saturating_sub(detect_model);
         let detected = select.apply(detected, image.width(), image.height());
 
-        let mut faces: Vec<Face> = detected.into_iter().map(|detection| Face { detection, embedding: None }).collect();
-        if embed && !faces.is_empty() {
+        let mut faces: Vec<Face> =
+            detected.into_iter().map(|detection| Face { detection, embedding: None, aligned: None }).collect();
+        if stages != Stages::Detect && !faces.is_empty() {
             let started = Instant::now();
             let crops: Vec<RgbImage> =
                 faces.iter().map(|f| align_to_arcface_112(&image, &f.detection.landmarks)).collect();
@@ -348,13 +381,35 @@ impl FaceEngine {
             let embed_model = worker.recognizer.take_model_time();
             times.embed_model += embed_model;
             times.embed_other += started.elapsed().saturating_sub(embed_model);
-            for (face, embedding) in faces.iter_mut().zip(embeddings) {
+            let keep = stages == Stages::EmbedKeepCrops;
+            for ((face, embedding), crop) in faces.iter_mut().zip(embeddings).zip(crops) {
                 face.embedding = Some(embedding);
+                face.aligned = keep.then_some(crop);
             }
         }
         times.faces += faces.len();
-        Ok(ImageFaces { width: image.width(), height: image.height(), faces })
+        Ok(ImageFaces { width: image.width(), height: image.height(), faces, source_sha256 })
     }
+}
+
+/// How far the pipeline runs for an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stages {
+    Detect,
+    Embed,
+    /// Embed, and keep the aligned crops and the image's hash.
+    EmbedKeepCrops,
+}
+
+impl Stages {
+    pub(crate) fn from_embed(embed: bool) -> Self {
+        if embed { Stages::Embed } else { Stages::Detect }
+    }
+}
+
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Reads a file, refusing one larger than `max_bytes` before reading it (a decompression bomb's

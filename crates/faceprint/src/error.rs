@@ -1,5 +1,6 @@
 use std::path::PathBuf;
 
+use faceprint_gallery::GalleryError;
 use faceprint_infer::InferError;
 use faceprint_vision::DecodeError;
 
@@ -22,6 +23,16 @@ pub enum Error {
     ModelMismatch { left: String, right: String },
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error(transparent)]
+    Gallery(#[from] GalleryError),
+    #[error("{count} faces found; enrolment takes one (choose one with --select largest or center)")]
+    MultipleFaces { count: usize },
+    #[error("face detection score {score:.2} is below the enrolment minimum {min:.2}")]
+    LowDetectionScore { score: f32, min: f32 },
+    #[error("face is {size:.0} px across, below the enrolment minimum {min:.0} px")]
+    FaceTooSmall { size: f32, min: f32 },
+    #[error("{count} faces have no stored crop to re-embed from (imported without one)")]
+    MissingCrops { count: usize },
 }
 
 impl Error {
@@ -36,6 +47,11 @@ impl Error {
             Error::NoSuchFace { .. } => "no_such_face",
             Error::ModelMismatch { .. } => "model_mismatch",
             Error::Config(_) => "bad_config",
+            Error::Gallery(e) => e.code(),
+            Error::MultipleFaces { .. } => "multiple_faces",
+            Error::LowDetectionScore { .. } => "low_detection_score",
+            Error::FaceTooSmall { .. } => "face_too_small",
+            Error::MissingCrops { .. } => "missing_crops",
         }
     }
 }

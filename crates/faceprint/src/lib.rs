@@ -22,18 +22,31 @@ mod batch;
 mod engine;
 mod error;
 pub mod eval;
+mod gallery;
 mod select;
 
 pub use batch::{FileOutcome, StageTimes};
 pub use engine::{Comparison, Face, FaceEngine, FaceEngineBuilder, ImageFaces};
 pub use error::Error;
+pub use faceprint_gallery::{
+    AddedFace, Candidate, DEFAULT_COLLECTION, FaceId, FaceRecord, FullFace, Gallery, GalleryError, GalleryStats,
+    HnswParams, IndexKind, NewFace, SqliteGallery, SqliteGalleryBuilder, Subject, SubjectId, SubjectKey,
+};
 pub use faceprint_infer::fetch::cache_home;
 pub use faceprint_infer::runtime::RuntimeSpec;
 pub use faceprint_infer::{DetectOptions, ModelPack, RuntimeOptions, Task};
 pub use faceprint_types::{BBox, DetectedFace, Embedding, Landmarks5, ModelId, Point, cosine_similarity};
 pub use faceprint_vision::scrfd::InputSizing;
 pub use faceprint_vision::{ARCFACE_TEMPLATE_112, DecodeError, DecodeLimits, RgbImage, align_to_arcface_112};
+pub use gallery::{
+    EnrolPolicy, Enrolled, IdentifiedFace, MIN_ENROL_DETECTION_SCORE, MIN_ENROL_FACE_PX, SubjectVerdict, ensure_subject,
+};
 pub use select::FaceSelect;
+
+/// The vector indexes behind gallery search, for benchmarks and custom stores.
+pub mod index {
+    pub use faceprint_gallery::{ExactIndex, HnswIndex, ScoredFace, VectorIndex};
+}
 
 /// Drawing results onto images.
 pub mod draw {

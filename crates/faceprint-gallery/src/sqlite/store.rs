@@ -316,19 +316,29 @@ impl Gallery for SqliteGallery {
     }
 
     fn create_subject(&self, collection: &str, name: &str, metadata: serde_json::Value) -> Result<Subject> {
-        check_name("subject", name)?;
-        check_metadata(&metadata)?;
+        Ok(self.create_subjects(collection, vec![(name.to_owned(), metadata)])?.remove(0))
+    }
+
+    fn create_subjects(&self, collection: &str, subjects: Vec<(String, serde_json::Value)>) -> Result<Vec<Subject>> {
+        for (name, metadata) in &subjects {
+            check_name("subject", name)?;
+            check_metadata(metadata)?;
+        }
         self.write(|tx| {
             let collection = collection_id(tx, collection)?;
-            let inserted = tx.execute(
+            let mut insert = tx.prepare_cached(
                 "INSERT INTO subjects (collection_id, name, metadata, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![collection, name, metadata.to_string(), now()],
-            );
-            match inserted {
-                Err(e) if is_unique_violation(&e) => Err(GalleryError::DuplicateSubject(name.to_owned())),
-                Err(e) => Err(e.into()),
-                Ok(_) => subject(tx, collection, &SubjectKey::Id(tx.last_insert_rowid())),
+            )?;
+            let mut created = Vec::with_capacity(subjects.len());
+            let created_at = now();
+            for (name, metadata) in subjects {
+                match insert.execute(params![collection, name, metadata.to_string(), created_at]) {
+                    Err(e) if is_unique_violation(&e) => return Err(GalleryError::DuplicateSubject(name)),
+                    Err(e) => return Err(e.into()),
+                    Ok(_) => created.push(Subject { id: tx.last_insert_rowid(), name, metadata, faces: 0, created_at }),
+                }
             }
+            Ok(created)
         })
     }
 

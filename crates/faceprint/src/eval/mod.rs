@@ -1,4 +1,5 @@
-//! Verification metrics on labelled pairs, and LFW's pair list format.
+//! Verification metrics on labelled pairs, and LFW's pair list format; identification
+//! (1:N) protocols and metrics in [`identification`].
 //!
 //! A pair whose face was not found has no similarity and counts as an error at every threshold:
 //! a same-person pair is rejected, a different-person pair is (pessimistically) accepted. It is
@@ -8,6 +9,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use faceprint_types::Embedding;
+
+pub mod identification;
 
 /// One labelled pair's outcome.
 #[derive(Debug, Clone, Copy, PartialEq)]

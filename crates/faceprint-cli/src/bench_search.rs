@@ -1,0 +1,511 @@
+//! `faceprint bench search`: gallery search over up to millions of synthetic faceprints that
+//! behave like real ones, side by side with FAISS on the same vectors and queries.
+//!
+//! Real-like vectors come from a Gaussian with the mean and covariance of real embeddings
+//! (every face enrolled from the test data), drawn as `mean + Dᵀw/√(n−1)` with `D` the centred
+//! real embeddings and `w` standard normal, so the covariance is exactly the sample's. A query
+//! is a "genuine" probe of one enrolled vector: `c·x + √(1−c²)·y⊥`, with `c` drawn from the
+//! real same-person similarities of LFW DevTest and `y⊥` a fresh draw made orthogonal to `x`.
+//! Isotropic unit vectors (the worst case for graph search) use the same probe recipe.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use faceprint::index::{ExactIndex, HnswIndex, VectorIndex};
+use faceprint::{DEFAULT_COLLECTION, EnrolPolicy, FaceSelect, Gallery, HnswParams, IndexKind, NewFace, SqliteGallery};
+use ndarray::{Array2, linalg::general_mat_mul};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::StandardNormal;
+use serde_json::{Value, json};
+
+use crate::cli::EngineArgs;
+use crate::commands::build_engine;
+
+/// The FAISS script, compiled in so the command needs no checkout.
+const FAISS_SCRIPT: &str = include_str!("../../../bench/faiss_reference.py");
+/// Faces written per transaction when filling the store.
+const STORE_BATCH: usize = 10_000;
+const K: usize = 10;
+
+#[derive(Debug, clap::Args)]
+pub struct SearchBenchArgs {
+    /// Enrolled faceprints.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub n: usize,
+    /// Queries (genuine-like probes).
+    #[arg(long, default_value_t = 1000)]
+    pub queries: usize,
+    /// Queries timed one by one for exact search (each scans the whole gallery).
+    #[arg(long, default_value_t = 100)]
+    pub exact_single_queries: usize,
+    #[arg(long, value_enum, default_value = "both")]
+    pub distribution: DistributionArg,
+    /// The team's test data: real faces to fit the distribution and LFW DevTest pairs.
+    #[arg(long, default_value = "../shared/testdata")]
+    pub testdata: PathBuf,
+    /// HNSW links per node (M).
+    #[arg(long, default_value_t = 16)]
+    pub m: usize,
+    #[arg(long, default_value_t = 128)]
+    pub ef_construction: usize,
+    /// HNSW search widths to sweep.
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
+    pub ef_search: Vec<usize>,
+    /// A Python with faiss-cpu and numpy: FAISS runs on the same vectors in the same command.
+    #[arg(long)]
+    pub faiss_python: Option<PathBuf>,
+    /// Run FAISS exact search only (its HNSW build is the slowest step of the whole bench).
+    #[arg(long)]
+    pub no_faiss_hnsw: bool,
+    /// Skip the SQLite store (filling, opening): index-only numbers.
+    #[arg(long)]
+    pub no_store: bool,
+    /// Where the gallery and vector files go (several GiB at 1M). Default: a temporary folder.
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Also write the results as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, clap::ValueEnum)]
+pub enum DistributionArg {
+    Real,
+    Isotropic,
+    Both,
+}
+
+/// The real faces' statistics the synthetic vectors are drawn from.
+struct Fit {
+    mean: Vec<f32>,
+    /// Centred real embeddings scaled by 1/√(n−1): `Dᵀw` has their covariance.
+    centred: Array2<f32>,
+    genuine: Vec<f32>,
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+fn normalise(v: &mut [f32]) {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n > 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+}
+
+fn percentile_ms(samples: &mut [Duration], q: f64) -> f64 {
+    samples.sort();
+    let i = ((samples.len() as f64 - 1.0) * q / 100.0).round() as usize;
+    samples[i].as_secs_f64() * 1e3
+}
+
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Enrols every face of LFW DevTest and ORL into a fresh gallery with the real pipeline (the
+/// end-to-end enrolment throughput), and returns the fit plus that measurement.
+fn fit_real_faces(args: &SearchBenchArgs, engine_args: &EngineArgs, dir: &Path) -> Result<(Fit, Value)> {
+    let engine = build_engine(engine_args)?;
+    let mut images = Vec::new();
+    for (root, pattern) in [("lfw-devtest/images", "jpg"), ("orl", "pgm")] {
+        let protocol = faceprint::eval::identification::lfw_protocol(&args.testdata.join(root))?;
+        for (subject, path) in protocol.enrol.into_iter().chain(protocol.probes) {
+            if path.extension().is_some_and(|e| e == pattern) {
+                images.push((format!("{root}/{subject}"), path));
+            }
+        }
+    }
+    if images.is_empty() {
+        bail!("no images under {}", args.testdata.display());
+    }
+    let _ = std::fs::remove_file(dir.join("fit.db"));
+    let gallery = SqliteGallery::builder().index(IndexKind::Exact).open(dir.join("fit.db"))?;
+    let policy = EnrolPolicy { select: FaceSelect::Center, ..EnrolPolicy::default() };
+    eprintln!("enrolling {} real photos (end-to-end enrolment throughput, and the fit)", images.len());
+    let started = Instant::now();
+    let mut enrolled = 0;
+    let inputs = images.iter().map(|(_, p)| (p.clone(), None)).collect();
+    engine.process_inputs_for_enrolment(inputs, FaceSelect::Center, |outcome| {
+        let subject = &images[outcome.index].0;
+        if outcome
+            .result
+            .and_then(|faces| engine.enrol_faces(&gallery, DEFAULT_COLLECTION, subject, faces, &policy))
+            .is_ok()
+        {
+            enrolled += 1;
+        }
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut real = Vec::new();
+    gallery.for_each_face(&mut |full| {
+        real.push(full.face.embedding);
+        Ok(())
+    })?;
+
+    let text = std::fs::read_to_string(args.testdata.join("lfw-devtest/pairs.txt"))?;
+    let pairs = faceprint::eval::parse_lfw_pairs(&text, &args.testdata.join("lfw-devtest/images"))
+        .map_err(anyhow::Error::msg)?;
+    let paths = faceprint::eval::pair_images(&pairs);
+    let embeddings = engine
+        .process_files(&paths, FaceSelect::Center, true)
+        .into_iter()
+        .filter_map(|o| Some((o.path, o.result.ok()?.embedding(0).ok()?.clone())))
+        .collect();
+    let genuine: Vec<f32> = faceprint::eval::score_pairs(&pairs, &embeddings)
+        .into_iter()
+        .filter(|p| p.same)
+        .filter_map(|p| p.similarity)
+        .collect();
+
+    let dims = real[0].len();
+    let n = real.len();
+    let mut mean = vec![0.0f32; dims];
+    for v in &real {
+        mean.iter_mut().zip(v).for_each(|(m, x)| *m += x / n as f32);
+    }
+    let scale = 1.0 / ((n - 1) as f32).sqrt();
+    let centred = Array2::from_shape_fn((n, dims), |(i, d)| (real[i][d] - mean[d]) * scale);
+    let genuine_mean = genuine.iter().sum::<f32>() / genuine.len() as f32;
+    let enrolment = json!({
+        "photos": images.len(), "enrolled": enrolled, "seconds": elapsed,
+        "faces_per_s": enrolled as f64 / elapsed, "workers": engine.workers(),
+        "real_faces_fitted": n, "genuine_pairs": genuine.len(), "genuine_mean_similarity": genuine_mean,
+    });
+    eprintln!("{enrolment}");
+    Ok((Fit { mean, centred, genuine }, enrolment))
+}
+
+/// `count` unit vectors of the distribution, row-major, drawn on every core.
+fn draw(fit: &Fit, real: bool, count: usize, seed: u64) -> Vec<f32> {
+    let dims = fit.mean.len();
+    const BLOCK: usize = 4096;
+    let blocks: Vec<usize> = (0..count.div_ceil(BLOCK)).collect();
+    let per_thread = blocks.len().div_ceil(threads()).max(1);
+    let parts: Vec<Vec<f32>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = blocks
+            .chunks(per_thread)
+            .map(|mine| {
+                scope.spawn(move || {
+                    let mut out = Vec::new();
+                    for &block in mine {
+                        let rows = BLOCK.min(count - block * BLOCK);
+                        let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(block as u64));
+                        let mut vectors = if real {
+                            let samples = fit.centred.nrows();
+                            let w =
+                                Array2::from_shape_simple_fn((rows, samples), || rng.sample::<f32, _>(StandardNormal));
+                            let mut x = Array2::from_shape_fn((rows, dims), |(_, d)| fit.mean[d]);
+                            general_mat_mul(1.0, &w, &fit.centred, 1.0, &mut x);
+                            x.into_raw_vec_and_offset().0
+                        } else {
+                            (0..rows * dims).map(|_| rng.sample::<f32, _>(StandardNormal)).collect()
+                        };
+                        vectors.chunks_exact_mut(dims).for_each(normalise);
+                        out.extend(vectors);
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("drawing thread")).collect()
+    });
+    parts.concat()
+}
+
+/// Genuine-like probes of random enrolled vectors; returns (queries, their source rows).
+fn probes(fit: &Fit, real: bool, base: &[f32], dims: usize, count: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<usize>) {
+    let n = base.len() / dims;
+    let noise = draw(fit, real, count, seed ^ 0x5eed);
+    let mut rng = StdRng::seed_from_u64(seed ^ 0xface);
+    let mut queries = Vec::with_capacity(count);
+    let mut sources = Vec::with_capacity(count);
+    for i in 0..count {
+        let source = rng.random_range(0..n);
+        let x = &base[source * dims..(source + 1) * dims];
+        let c = fit.genuine[rng.random_range(0..fit.genuine.len())].clamp(-1.0, 1.0);
+        let mut y: Vec<f32> = noise[i * dims..(i + 1) * dims].to_vec();
+        let along: f32 = y.iter().zip(x).map(|(a, b)| a * b).sum();
+        y.iter_mut().zip(x).for_each(|(a, b)| *a -= along * b);
+        normalise(&mut y);
+        let s = (1.0 - c * c).max(0.0).sqrt();
+        let mut q: Vec<f32> = x.iter().zip(&y).map(|(a, b)| c * a + s * b).collect();
+        normalise(&mut q);
+        queries.push(q);
+        sources.push(source);
+    }
+    (queries, sources)
+}
+
+fn single_latencies(index: &dyn VectorIndex, queries: &[Vec<f32>]) -> Result<(f64, f64, Vec<Vec<i64>>)> {
+    let mut times = Vec::with_capacity(queries.len());
+    let mut ids = Vec::with_capacity(queries.len());
+    for q in queries {
+        let started = Instant::now();
+        let found = index.search(q, K)?;
+        times.push(started.elapsed());
+        ids.push(found.iter().map(|f| f.face_id).collect());
+    }
+    Ok((percentile_ms(&mut times, 50.0), percentile_ms(&mut times, 99.0), ids))
+}
+
+fn recall(found: &[Vec<i64>], truth: &[Vec<i64>]) -> (f64, f64) {
+    let n = found.len() as f64;
+    let at1 = found.iter().zip(truth).filter(|(f, t)| f.first() == t.first()).count() as f64 / n;
+    let at10 = found
+        .iter()
+        .zip(truth)
+        .map(|(f, t)| f.iter().filter(|id| t.contains(id)).count() as f64 / t.len().max(1) as f64)
+        .sum::<f64>()
+        / n;
+    (at1, at10)
+}
+
+fn write_f32(path: &Path, values: impl Iterator<Item = f32>) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for v in values {
+        out.write_all(&v.to_le_bytes())?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Fills a SQLite gallery with the vectors (store-only enrolment), then measures building the
+/// graph on open, saving it, and opening again with the saved graph.
+fn store_run(base: &[f32], dims: usize, params: HnswParams, queries: &[Vec<f32>], dir: &Path) -> Result<Value> {
+    let n = base.len() / dims;
+    let path = dir.join("bench.db");
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_dir_all(dir.join("bench.db.index"));
+    let model = faceprint::ModelId("bench-synthetic".into());
+    let started = Instant::now();
+    {
+        // Filling with the exact index attached: the graph is measured separately below.
+        let gallery = SqliteGallery::builder().index(IndexKind::Exact).open(&path)?;
+        for start in (0..n).step_by(STORE_BATCH) {
+            let end = (start + STORE_BATCH).min(n);
+            let names = (start..end).map(|i| (format!("person-{i}"), json!({}))).collect();
+            let subjects = gallery.create_subjects(DEFAULT_COLLECTION, names)?;
+            let faces = subjects
+                .iter()
+                .zip(start..end)
+                .map(|(s, i)| {
+                    let face = NewFace {
+                        model: model.clone(),
+                        embedding: base[i * dims..(i + 1) * dims].to_vec(),
+                        detection_score: 0.9,
+                        bbox: faceprint::BBox::new(0.0, 0.0, 100.0, 100.0),
+                        image_sha256: format!("{i:064x}"),
+                        crop_png: None,
+                    };
+                    (faceprint::SubjectKey::Id(s.id), face)
+                })
+                .collect();
+            gallery.add_faces(DEFAULT_COLLECTION, faces)?;
+            if start % (STORE_BATCH * 20) == 0 {
+                eprintln!("  stored {end}/{n}");
+            }
+        }
+    }
+    let fill_s = started.elapsed().as_secs_f64();
+    let open = |label: &str| -> Result<(SqliteGallery, f64, u64)> {
+        let rss = rss_bytes();
+        let started = Instant::now();
+        let gallery = SqliteGallery::builder().index(IndexKind::Hnsw).hnsw_params(params).open(&path)?;
+        let seconds = started.elapsed().as_secs_f64();
+        eprintln!("  open ({label}): {seconds:.1} s");
+        Ok((gallery, seconds, rss_bytes().saturating_sub(rss)))
+    };
+    let (gallery, build_open_s, _) = open("builds the graph")?;
+    let started = Instant::now();
+    gallery.save_index()?;
+    let save_s = started.elapsed().as_secs_f64();
+    drop(gallery);
+    let (gallery, open_s, open_rss) = open("loads the saved graph")?;
+    let exact_started = Instant::now();
+    drop(SqliteGallery::builder().index(IndexKind::Exact).open(&path)?);
+    let exact_open_s = exact_started.elapsed().as_secs_f64();
+    // Gallery-level search: the index plus face → subject mapping and names.
+    let mut times = Vec::new();
+    for q in queries.iter().take(1000) {
+        let started = Instant::now();
+        gallery.search(DEFAULT_COLLECTION, &model, q, 5)?;
+        times.push(started.elapsed());
+    }
+    let file_bytes = std::fs::metadata(&path)?.len();
+    Ok(json!({
+        "store_fill_s": fill_s, "store_faces_per_s": n as f64 / fill_s,
+        "open_building_graph_s": build_open_s, "graph_save_s": save_s,
+        "open_with_saved_graph_s": open_s, "open_exact_s": exact_open_s,
+        "open_rss_bytes_per_face": open_rss as f64 / n as f64,
+        "index_bytes_per_face": gallery.index_memory_bytes() as f64 / n as f64,
+        "gallery_file_bytes_per_face": file_bytes as f64 / n as f64,
+        "gallery_search_p50_ms": percentile_ms(&mut times, 50.0),
+        "gallery_search_p99_ms": percentile_ms(&mut times, 99.0),
+    }))
+}
+
+fn faiss_run(
+    python: &Path,
+    args: &SearchBenchArgs,
+    base: &[f32],
+    queries: &[Vec<f32>],
+    dims: usize,
+    dir: &Path,
+) -> Result<Value> {
+    let vectors = dir.join("base.f32");
+    let query_file = dir.join("queries.f32");
+    write_f32(&vectors, base.iter().copied())?;
+    write_f32(&query_file, queries.iter().flatten().copied())?;
+    let script = dir.join("faiss_reference.py");
+    std::fs::write(&script, FAISS_SCRIPT)?;
+    let ef: Vec<String> = args.ef_search.iter().map(|e| e.to_string()).collect();
+    let mut command = std::process::Command::new(python);
+    command.arg(&script).arg("--vectors").arg(&vectors).arg("--queries").arg(&query_file);
+    command.args(["--dims", &dims.to_string(), "--k", &K.to_string(), "--m", &args.m.to_string()]);
+    command.args(["--ef-construction", &args.ef_construction.to_string(), "--ef-search", &ef.join(",")]);
+    command.args([
+        "--exact-single-queries",
+        &args.exact_single_queries.to_string(),
+        "--threads",
+        &threads().to_string(),
+    ]);
+    if args.no_faiss_hnsw {
+        command.arg("--skip-hnsw");
+    }
+    eprintln!("  running FAISS ({})", python.display());
+    let output = command.output().with_context(|| format!("running {}", python.display()))?;
+    let _ = std::fs::remove_file(&vectors);
+    if !output.status.success() {
+        bail!("the FAISS script failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    serde_json::from_slice(&output.stdout).context("reading the FAISS script's JSON")
+}
+
+fn run_distribution(args: &SearchBenchArgs, fit: &Fit, real: bool, dir: &Path) -> Result<Value> {
+    let label = if real { "real-like" } else { "isotropic" };
+    let dims = fit.mean.len();
+    eprintln!("== {label}: drawing {} vectors and {} probes", args.n, args.queries);
+    let started = Instant::now();
+    let base = draw(fit, real, args.n, args.seed + real as u64);
+    let (queries, sources) = probes(fit, real, &base, dims, args.queries, args.seed + 7);
+    let draw_s = started.elapsed().as_secs_f64();
+    let probe_cos: f32 = queries
+        .iter()
+        .zip(&sources)
+        .map(|(q, &s)| q.iter().zip(&base[s * dims..(s + 1) * dims]).map(|(a, b)| a * b).sum::<f32>())
+        .sum::<f32>()
+        / queries.len() as f32;
+    let ids: Vec<i64> = (1..=args.n as i64).collect();
+
+    eprintln!("  exact index");
+    let mut exact = ExactIndex::with_capacity(dims, args.n);
+    for (id, v) in ids.iter().zip(base.chunks_exact(dims)) {
+        exact.insert(*id, v)?;
+    }
+    let started = Instant::now();
+    let truth: Vec<Vec<i64>> = exact
+        .search_batch(&queries, K, threads())?
+        .into_iter()
+        .map(|found| found.iter().map(|f| f.face_id).collect())
+        .collect();
+    let exact_batch_qps = queries.len() as f64 / started.elapsed().as_secs_f64();
+    let (exact_p50, exact_p99, _) = single_latencies(&exact, &queries[..args.exact_single_queries.min(queries.len())])?;
+    let source_is_top1 = truth.iter().zip(&sources).filter(|(t, s)| t.first() == Some(&(**s as i64 + 1))).count()
+        as f64
+        / queries.len() as f64;
+    let exact_bytes = exact.memory_bytes();
+    drop(exact);
+
+    eprintln!("  HNSW index: building on {} threads", threads());
+    let params = HnswParams { connectivity: args.m, expansion_add: args.ef_construction, expansion_search: 64 };
+    let items: Vec<(i64, &[f32])> = ids.iter().copied().zip(base.chunks_exact(dims)).collect();
+    let started = Instant::now();
+    let mut graph = HnswIndex::build(dims, params, &items, threads())?;
+    let build_s = started.elapsed().as_secs_f64();
+    drop(items);
+    let mut sweep = Vec::new();
+    for &ef in &args.ef_search {
+        graph.set_expansion_search(ef);
+        let (p50, p99, found) = single_latencies(&graph, &queries)?;
+        let started = Instant::now();
+        graph.search_batch(&queries, K, threads())?;
+        let qps = queries.len() as f64 / started.elapsed().as_secs_f64();
+        let (r1, r10) = recall(&found, &truth);
+        eprintln!("  ef {ef}: p50 {p50:.3} ms, p99 {p99:.3} ms, {qps:.0} q/s, recall@1 {r1:.4}, @10 {r10:.4}");
+        sweep.push(json!({"ef_search": ef, "p50_ms": p50, "p99_ms": p99, "batch_qps": qps, "recall_at_1": r1, "recall_at_10": r10}));
+    }
+    let graph_bytes = graph.memory_bytes();
+    drop(graph);
+
+    let store = if args.no_store || !real { Value::Null } else { store_run(&base, dims, params, &queries, dir)? };
+    let faiss = match &args.faiss_python {
+        Some(python) => {
+            let mut result = faiss_run(python, args, &base, &queries, dims, dir)?;
+            // The two exact searches must agree: FAISS's flat top-1 against ours.
+            if let Some(top) = result.get("flat_top_ids").and_then(|v| v.as_array()) {
+                let agree = top
+                    .iter()
+                    .zip(&truth)
+                    .filter(|(f, t)| f.get(0).and_then(Value::as_i64).map(|id| id + 1) == t.first().copied())
+                    .count() as f64
+                    / truth.len() as f64;
+                result["flat_top1_agreement_with_faceprint_exact"] = json!(agree);
+            }
+            if let Some(object) = result.as_object_mut() {
+                object.remove("flat_top_ids");
+            }
+            result
+        }
+        None => Value::Null,
+    };
+    Ok(json!({
+        "distribution": label, "n": args.n, "dims": dims, "queries": queries.len(), "draw_s": draw_s,
+        "mean_probe_similarity_to_source": probe_cos, "source_is_exact_top1": source_is_top1,
+        "exact": {"single_p50_ms": exact_p50, "single_p99_ms": exact_p99, "single_queries": args.exact_single_queries,
+                  "batch_qps": exact_batch_qps, "bytes_per_face": exact_bytes as f64 / args.n as f64},
+        "hnsw": {"m": args.m, "ef_construction": args.ef_construction, "build_s": build_s,
+                 "bytes_per_face": graph_bytes as f64 / args.n as f64, "sweep": sweep},
+        "store": store,
+        "faiss": faiss,
+    }))
+}
+
+pub fn run(engine_args: &EngineArgs, args: &SearchBenchArgs) -> Result<std::process::ExitCode> {
+    if args.n < K || args.queries == 0 {
+        bail!("--n must be at least {K} and --queries at least 1");
+    }
+    let temporary = tempfile::tempdir()?;
+    let dir = args.work_dir.clone().unwrap_or_else(|| temporary.path().to_path_buf());
+    std::fs::create_dir_all(&dir)?;
+    let (fit, enrolment) = fit_real_faces(args, engine_args, &dir)?;
+    let mut runs = Vec::new();
+    for real in [true, false] {
+        let wanted = match args.distribution {
+            DistributionArg::Both => true,
+            DistributionArg::Real => real,
+            DistributionArg::Isotropic => !real,
+        };
+        if wanted {
+            let result = run_distribution(args, &fit, real, &dir)?;
+            println!("{}", serde_json::to_string_pretty(&result)?);
+            runs.push(result);
+        }
+    }
+    let report = json!({"threads": threads(), "enrolment_end_to_end": enrolment, "runs": runs});
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}

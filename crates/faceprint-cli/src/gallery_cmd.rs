@@ -1,0 +1,336 @@
+//! The gallery commands: enroll, identify, verify, subjects, faces, collections, export, import,
+//! reembed.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use faceprint::{EnrolPolicy, FaceEngine, FaceSelect, Gallery, SqliteGallery, SubjectKey};
+use serde_json::json;
+
+use crate::cli::{CollectionsCommand, FacesCommand, GalleryArgs, SubjectsCommand};
+use crate::output::{ErrorRecord, IdentifyRecord};
+use crate::progress;
+
+/// `--gallery`, else `FACEPRINT_GALLERY`, else gallery.db in the user's data directory.
+pub fn gallery_path(args: &GalleryArgs) -> Result<PathBuf> {
+    if let Some(path) = &args.gallery {
+        return Ok(path.clone());
+    }
+    let dir =
+        dirs::data_dir().context("no --gallery given and no user data directory to put one in")?.join("faceprint");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir.join("gallery.db"))
+}
+
+pub fn open_gallery(args: &GalleryArgs) -> Result<SqliteGallery> {
+    let path = gallery_path(args)?;
+    let gallery = SqliteGallery::builder()
+        .index(args.index.into())
+        .open(&path)
+        .with_context(|| format!("opening gallery {}", path.display()))?;
+    if let Some(ef) = args.ef_search {
+        gallery.set_expansion_search(ef);
+    }
+    Ok(gallery)
+}
+
+/// Prints one JSON line and flushes it: for enrolment, printing is the acknowledgement, so it
+/// happens only after the write is durable, and reaches the reader at once.
+fn emit(out: &mut impl Write, value: &serde_json::Value) -> Result<()> {
+    writeln!(out, "{value}")?;
+    out.flush()?;
+    Ok(())
+}
+
+fn error_json(error: &faceprint::Error) -> serde_json::Value {
+    serde_json::to_value(ErrorRecord::from_error(error)).expect("serialisable")
+}
+
+/// One line of a bulk list: who, and which photo.
+struct ListEntry {
+    line: usize,
+    subject: String,
+    path: PathBuf,
+}
+
+/// A list line that could not be read: its number and why.
+type BadLine = (usize, String);
+
+/// Reads "subject<TAB>path" lines; blank lines and lines starting with '#' are skipped. Bad
+/// lines are returned and reported, not fatal.
+fn read_list(list: &Path) -> Result<(Vec<ListEntry>, Vec<BadLine>)> {
+    let file = std::fs::File::open(list).with_context(|| format!("opening {}", list.display()))?;
+    let base = list.parent().unwrap_or(Path::new("."));
+    let (mut entries, mut bad) = (Vec::new(), Vec::new());
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line_number = i + 1;
+        let line = line.with_context(|| format!("reading {}", list.display()))?;
+        let trimmed = line.trim_end_matches('\r');
+        if trimmed.trim().is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        match trimmed.split_once('\t') {
+            Some((subject, path)) if !subject.trim().is_empty() && !path.trim().is_empty() => entries.push(ListEntry {
+                line: line_number,
+                subject: subject.trim().to_owned(),
+                path: base.join(path.trim()),
+            }),
+            _ => bad.push((line_number, "expected \"subject<TAB>image path\"".to_owned())),
+        }
+    }
+    Ok((entries, bad))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn enroll(
+    engine: &FaceEngine,
+    gallery: &SqliteGallery,
+    collection: &str,
+    subject: Option<String>,
+    list: Option<PathBuf>,
+    files: Vec<PathBuf>,
+    policy: EnrolPolicy,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut refused = 0usize;
+    let entries = match (subject, list) {
+        (Some(subject), None) => {
+            if files.is_empty() {
+                bail!("no photos given to enrol");
+            }
+            files.into_iter().map(|path| ListEntry { line: 0, subject: subject.clone(), path }).collect()
+        }
+        (None, Some(list)) => {
+            let (entries, bad) = read_list(&list)?;
+            for (line, reason) in bad {
+                refused += 1;
+                emit(&mut out, &json!({"line": line, "error": {"code": "bad_list_line", "message": reason}}))?;
+            }
+            entries
+        }
+        _ => bail!("give --subject with photos, or --list"),
+    };
+    let inputs =
+        crate::commands::inputs(entries.iter().map(|e| e.path.clone()).collect(), engine.decode_limits().max_bytes)?;
+    let bar = progress::bar(inputs.len(), quiet, "enrolling");
+    let mut fatal = None;
+    engine.process_inputs_for_enrolment(inputs, policy.select, |outcome| {
+        bar.inc(1);
+        if fatal.is_some() {
+            return;
+        }
+        let entry = &entries[outcome.index];
+        let result =
+            outcome.result.and_then(|faces| engine.enrol_faces(gallery, collection, &entry.subject, faces, &policy));
+        let mut record = json!({"path": entry.path.display().to_string(), "subject": entry.subject});
+        if entry.line > 0 {
+            record["line"] = json!(entry.line);
+        }
+        match result {
+            Ok(enrolled) => {
+                record["face_id"] = json!(enrolled.added.face_id);
+                record["subject_id"] = json!(enrolled.subject.id);
+                record["duplicate"] = json!(enrolled.added.duplicate);
+                record["score"] = json!(enrolled.detection.score);
+                record["bbox"] = json!(enrolled.detection.bbox);
+            }
+            // The store itself failing (disk full, corrupt file) stops the run.
+            Err(faceprint::Error::Gallery(e)) if !is_per_entry(&e) => {
+                fatal = Some(e);
+                return;
+            }
+            Err(e) => {
+                refused += 1;
+                record["error"] = error_json(&e);
+            }
+        }
+        if let Err(e) = emit(&mut out, &record) {
+            fatal = Some(faceprint::GalleryError::Invalid(format!("writing output: {e}")));
+        }
+    });
+    bar.finish_and_clear();
+    if let Some(e) = fatal {
+        return Err(e).context("enrolment stopped");
+    }
+    Ok(if refused > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Gallery errors that concern one entry (a bad name, another model) rather than the store.
+fn is_per_entry(error: &faceprint::GalleryError) -> bool {
+    use faceprint::GalleryError as E;
+    matches!(
+        error,
+        E::Invalid(_)
+            | E::UnknownSubject(_)
+            | E::DuplicateSubject(_)
+            | E::ModelMismatch { .. }
+            | E::DimensionMismatch { .. }
+    )
+}
+
+pub fn identify(
+    engine: &FaceEngine,
+    gallery: &SqliteGallery,
+    collection: &str,
+    files: Vec<PathBuf>,
+    json: bool,
+    top_k: usize,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let inputs = crate::commands::inputs(files, engine.decode_limits().max_bytes)?;
+    let bar = progress::bar(inputs.len(), quiet, "identifying");
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut failed = 0;
+    let mut write_error = None;
+    engine.process_inputs(inputs, FaceSelect::All, true, |outcome| {
+        bar.inc(1);
+        let identified = outcome.result.and_then(|faces| engine.identify_faces(gallery, collection, &faces, top_k));
+        if identified.is_err() {
+            failed += 1;
+        }
+        let record = IdentifyRecord::new(&outcome.path, &identified);
+        let written = if json {
+            writeln!(out, "{}", serde_json::to_string(&record).expect("serialisable"))
+        } else {
+            write!(out, "{}", record.human())
+        };
+        if let Err(e) = written {
+            write_error.get_or_insert(e);
+        }
+    });
+    bar.finish_and_clear();
+    out.flush()?;
+    if let Some(e) = write_error {
+        return Err(e).context("writing output");
+    }
+    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+pub fn verify(
+    engine: &FaceEngine,
+    gallery: &SqliteGallery,
+    collection: &str,
+    subject: &str,
+    probe: &Path,
+    select: FaceSelect,
+    json: bool,
+) -> Result<ExitCode> {
+    let key = SubjectKey::parse(subject);
+    // Unknown subject: say so before running any model.
+    gallery.subject(collection, &key)?;
+    let inputs = crate::commands::inputs(vec![probe.to_path_buf()], engine.decode_limits().max_bytes)?;
+    let mut result = None;
+    engine.process_inputs(inputs, select, true, |o| result = Some(o.result));
+    let faces = result.expect("one input gives one outcome").with_context(|| probe.display().to_string())?;
+    let verdict = engine.verify_against(gallery, collection, &key, &faces)?;
+    if json {
+        let record = json!({
+            "path": probe.display().to_string(),
+            "subject": verdict.subject.name,
+            "similarity": verdict.similarity,
+            "threshold": verdict.threshold,
+            "same": verdict.same,
+        });
+        println!("{record}");
+    } else {
+        let answer = if verdict.same { "same person" } else { "different person" };
+        match verdict.similarity {
+            Some(s) => {
+                println!("{}: similarity {s:.4} (threshold {:.2}): {answer}", verdict.subject.name, verdict.threshold)
+            }
+            None => println!("{} has no enrolled faces: {answer}", verdict.subject.name),
+        }
+    }
+    Ok(if verdict.same { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn metadata_arg(text: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(text).with_context(|| format!("metadata {text:?} is not JSON"))
+}
+
+pub fn subjects(gallery: &SqliteGallery, collection: &str, action: SubjectsCommand) -> Result<ExitCode> {
+    match action {
+        SubjectsCommand::List { json } => {
+            for subject in gallery.subjects(collection)? {
+                if json {
+                    println!("{}", serde_json::to_string(&subject)?);
+                } else {
+                    println!("#{}\t{}\t{} faces", subject.id, subject.name, subject.faces);
+                }
+            }
+        }
+        SubjectsCommand::Show { subject, json } => {
+            let key = SubjectKey::parse(&subject);
+            let subject = gallery.subject(collection, &key)?;
+            let faces = gallery.faces(collection, &key)?;
+            let faces: Vec<_> = faces
+                .iter()
+                .map(|f| {
+                    json!({"face_id": f.id, "model": f.model, "score": f.detection_score, "bbox": f.bbox,
+                           "image_sha256": f.image_sha256, "enrolled_at": f.enrolled_at, "has_crop": f.has_crop})
+                })
+                .collect();
+            let record = json!({"subject": subject, "faces": faces});
+            if json {
+                println!("{record}");
+            } else {
+                println!("{}", serde_json::to_string_pretty(&record)?);
+            }
+        }
+        SubjectsCommand::Create { name, metadata } => {
+            let subject = gallery.create_subject(collection, &name, metadata_arg(&metadata)?)?;
+            println!("{}", serde_json::to_string(&subject)?);
+        }
+        SubjectsCommand::Rename { subject, new_name } => {
+            let subject = gallery.rename_subject(collection, &SubjectKey::parse(&subject), &new_name)?;
+            println!("{}", serde_json::to_string(&subject)?);
+        }
+        SubjectsCommand::SetMetadata { subject, metadata } => {
+            let subject = gallery.set_metadata(collection, &SubjectKey::parse(&subject), metadata_arg(&metadata)?)?;
+            println!("{}", serde_json::to_string(&subject)?);
+        }
+        SubjectsCommand::Merge { from, into } => {
+            let subject = gallery.merge_subjects(collection, &SubjectKey::parse(&from), &SubjectKey::parse(&into))?;
+            println!("{}", serde_json::to_string(&subject)?);
+        }
+        SubjectsCommand::Delete { subject } => {
+            let faces = gallery.delete_subject(collection, &SubjectKey::parse(&subject))?;
+            println!("{}", json!({"deleted": subject, "faces": faces}));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn faces(gallery: &SqliteGallery, collection: &str, action: FacesCommand) -> Result<ExitCode> {
+    match action {
+        FacesCommand::Delete { id } => {
+            gallery.delete_face(collection, id)?;
+            println!("{}", json!({"deleted_face": id}));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn collections(gallery: &SqliteGallery, action: CollectionsCommand) -> Result<ExitCode> {
+    match action {
+        CollectionsCommand::List => gallery.collections()?.iter().for_each(|c| println!("{c}")),
+        CollectionsCommand::Create { name } => gallery.create_collection(&name)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn reembed(engine: &FaceEngine, gallery: &SqliteGallery, quiet: bool) -> Result<ExitCode> {
+    let before = gallery.model()?;
+    let total = gallery.stats()?.faces;
+    let bar = progress::bar(total, quiet, "re-embedding");
+    let moved = engine.reembed(gallery, |done, _| bar.set_position(done as u64))?;
+    bar.finish_and_clear();
+    let from = before.map(|m| m.0.to_string());
+    println!("{}", json!({"faces": moved, "from_model": from, "to_model": engine.model_id()}));
+    Ok(ExitCode::SUCCESS)
+}

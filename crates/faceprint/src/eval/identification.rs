@@ -1,0 +1,290 @@
+//! Open-set identification (1:N) evaluation: enrol a gallery, search with probes, and report
+//! rank-1 and TPIR at a fixed FPIR.
+//!
+//! Every probe is a mated search (its subject is enrolled, unless enrolment failed). Its
+//! non-mated score is its best score over the *other* subjects, so the same searches give the
+//! false-positive side: FPIR(t) is the fraction of probes whose non-mated score reaches t.
+
+use std::path::{Path, PathBuf};
+
+use faceprint_gallery::{Gallery, SubjectKey};
+use serde::Serialize;
+
+use crate::{EnrolPolicy, Error, FaceEngine, FaceSelect};
+
+/// Who is enrolled from which photo, and which photos are searched.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IdentificationProtocol {
+    pub enrol: Vec<(String, PathBuf)>,
+    pub probes: Vec<(String, PathBuf)>,
+}
+
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let read = |reason| Error::Read { path: dir.to_path_buf(), reason };
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(dir).map_err(read)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>().map_err(read)?;
+    entries.sort();
+    Ok(entries)
+}
+
+/// AT&T/ORL: subjects `s1`..`s40` with photos `1.pgm`..`10.pgm`; photos 1–5 are enrolled and
+/// 6–10 are probes.
+pub fn orl_protocol(root: &Path) -> Result<IdentificationProtocol, Error> {
+    let mut protocol = IdentificationProtocol::default();
+    for dir in sorted_entries(root)?.into_iter().filter(|p| p.is_dir()) {
+        let subject = dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        for photo in 1..=10 {
+            let path = dir.join(format!("{photo}.pgm"));
+            if !path.exists() {
+                continue;
+            }
+            let list = if photo <= 5 { &mut protocol.enrol } else { &mut protocol.probes };
+            list.push((subject.clone(), path));
+        }
+    }
+    Ok(protocol)
+}
+
+/// LFW-style folders (one per person): each person's first photo (by name) is enrolled, the
+/// others are probes. People with one photo are enrolled only, as distractors.
+pub fn lfw_protocol(root: &Path) -> Result<IdentificationProtocol, Error> {
+    let mut protocol = IdentificationProtocol::default();
+    for dir in sorted_entries(root)?.into_iter().filter(|p| p.is_dir()) {
+        let subject = dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let photos: Vec<PathBuf> = sorted_entries(&dir)?.into_iter().filter(|p| p.is_file()).collect();
+        for (i, path) in photos.into_iter().enumerate() {
+            let list = if i == 0 { &mut protocol.enrol } else { &mut protocol.probes };
+            list.push((subject.clone(), path));
+        }
+    }
+    Ok(protocol)
+}
+
+/// One probe's search.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProbeOutcome {
+    pub subject: String,
+    pub path: PathBuf,
+    /// Similarity to its own subject's best template; `None` when the probe had no face or its
+    /// subject could not be enrolled.
+    pub mated: Option<f32>,
+    /// Best similarity over every other subject; `None` when the probe had no face.
+    pub non_mated: Option<f32>,
+    /// Whether its own subject came first.
+    pub rank1: bool,
+}
+
+/// Summary of an identification run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IdentificationReport {
+    pub enrolled_subjects: usize,
+    pub enrolment_failures: Vec<(PathBuf, String)>,
+    pub probes: usize,
+    pub probes_without_face: usize,
+    pub rank1: f64,
+    /// The threshold at which FPIR is at most 1%, and the TPIR there.
+    pub threshold_at_fpir_1pct: f32,
+    pub tpir_at_fpir_1pct: f64,
+    /// FPIR and TPIR at the engine's identification threshold.
+    pub engine_threshold: f32,
+    pub fpir_at_engine_threshold: f64,
+    pub tpir_at_engine_threshold: f64,
+}
+
+/// Fraction of probes whose own subject ranked first.
+pub fn rank1_rate(outcomes: &[ProbeOutcome]) -> f64 {
+    if outcomes.is_empty() {
+        return 0.0;
+    }
+    outcomes.iter().filter(|o| o.rank1).count() as f64 / outcomes.len() as f64
+}
+
+/// (FPIR, TPIR) at threshold `t`: a probe is a true positive when its own subject ranks first
+/// and scores at least `t`; a false positive when another subject scores at least `t`.
+pub fn rates_at(outcomes: &[ProbeOutcome], threshold: f32) -> (f64, f64) {
+    if outcomes.is_empty() {
+        return (0.0, 0.0);
+    }
+    let n = outcomes.len() as f64;
+    let false_positives = outcomes.iter().filter(|o| o.non_mated.is_some_and(|s| s >= threshold)).count();
+    let true_positives = outcomes.iter().filter(|o| o.rank1 && o.mated.is_some_and(|s| s >= threshold)).count();
+    (false_positives as f64 / n, true_positives as f64 / n)
+}
+
+/// The lowest threshold whose FPIR is at most `fpir`, and the TPIR there.
+pub fn tpir_at_fpir(outcomes: &[ProbeOutcome], fpir: f64) -> (f32, f64) {
+    let mut non_mated: Vec<f32> = outcomes.iter().filter_map(|o| o.non_mated).collect();
+    non_mated.sort_by(|a, b| b.total_cmp(a));
+    let allowed = (fpir * outcomes.len() as f64).floor() as usize;
+    // Just above the (allowed+1)-th highest non-mated score: at most `allowed` reach it.
+    let threshold = match non_mated.get(allowed) {
+        Some(&score) => next_up(score),
+        None => f32::NEG_INFINITY,
+    };
+    (threshold, rates_at(outcomes, threshold).1)
+}
+
+fn next_up(x: f32) -> f32 {
+    if x.is_nan() || x == f32::INFINITY {
+        return x;
+    }
+    if x == 0.0 {
+        return f32::from_bits(1);
+    }
+    let bits = x.to_bits();
+    f32::from_bits(if x > 0.0 { bits + 1 } else { bits - 1 })
+}
+
+impl FaceEngine {
+    /// Enrols the protocol's gallery photos into `gallery` (selecting faces with `select`),
+    /// searches with every probe and reports. `progress` gets (done, total) over both phases.
+    pub fn evaluate_identification(
+        &self,
+        gallery: &dyn Gallery,
+        collection: &str,
+        protocol: &IdentificationProtocol,
+        select: FaceSelect,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<(IdentificationReport, Vec<ProbeOutcome>), Error> {
+        let total = protocol.enrol.len() + protocol.probes.len();
+        let policy = EnrolPolicy { select, ..EnrolPolicy::default() };
+        let mut failures = Vec::new();
+        let inputs = protocol.enrol.iter().map(|(_, p)| (p.clone(), None)).collect();
+        let mut done = 0;
+        let mut write_error = None;
+        self.process_inputs_for_enrolment(inputs, select, |outcome| {
+            done += 1;
+            progress(done, total);
+            let subject = &protocol.enrol[outcome.index].0;
+            let enrolled =
+                outcome.result.and_then(|faces| self.enrol_faces(gallery, collection, subject, faces, &policy));
+            match enrolled {
+                Ok(_) => {}
+                Err(Error::Gallery(e)) => write_error = Some(e),
+                Err(e) => failures.push((outcome.path, e.to_string())),
+            }
+        });
+        if let Some(e) = write_error {
+            return Err(e.into());
+        }
+
+        let inputs = protocol.probes.iter().map(|(_, p)| (p.clone(), None)).collect();
+        let mut outcomes = Vec::with_capacity(protocol.probes.len());
+        let mut search_error = None;
+        self.process_inputs(inputs, select, true, |outcome| {
+            done += 1;
+            progress(done, total);
+            let subject = protocol.probes[outcome.index].0.clone();
+            let probe = match outcome.result.as_ref().map(|faces| faces.embedding(0)) {
+                Ok(Ok(embedding)) => self.score_probe(gallery, collection, &subject, &embedding.vector),
+                _ => Ok((None, None, false)),
+            };
+            match probe {
+                Ok((mated, non_mated, rank1)) => {
+                    outcomes.push(ProbeOutcome { subject, path: outcome.path, mated, non_mated, rank1 })
+                }
+                Err(e) => search_error = Some(e),
+            }
+        });
+        if let Some(e) = search_error {
+            return Err(e);
+        }
+
+        let enrolled_subjects = gallery.subjects(collection)?.iter().filter(|s| s.faces > 0).count();
+        let (threshold_at_fpir_1pct, tpir_at_fpir_1pct) = tpir_at_fpir(&outcomes, 0.01);
+        let (fpir_at_engine_threshold, tpir_at_engine_threshold) = rates_at(&outcomes, self.identify_threshold());
+        let report = IdentificationReport {
+            enrolled_subjects,
+            enrolment_failures: failures,
+            probes: outcomes.len(),
+            probes_without_face: outcomes.iter().filter(|o| o.non_mated.is_none()).count(),
+            rank1: rank1_rate(&outcomes),
+            threshold_at_fpir_1pct,
+            tpir_at_fpir_1pct,
+            engine_threshold: self.identify_threshold(),
+            fpir_at_engine_threshold,
+            tpir_at_engine_threshold,
+        };
+        Ok((report, outcomes))
+    }
+
+    /// (mated score, best non-mated score, rank-1 hit) of one probe embedding.
+    fn score_probe(
+        &self,
+        gallery: &dyn Gallery,
+        collection: &str,
+        subject: &str,
+        query: &[f32],
+    ) -> Result<(Option<f32>, Option<f32>, bool), Error> {
+        let top = gallery.search(collection, self.model_id(), query, 2)?;
+        let rank1 = top.first().is_some_and(|c| c.subject == subject);
+        let non_mated = top.iter().find(|c| c.subject != subject).map(|c| c.similarity);
+        let mated =
+            match gallery.subject_similarity(collection, &SubjectKey::Name(subject.to_owned()), self.model_id(), query)
+            {
+                Ok((_, best)) => best.map(|b| b.similarity),
+                Err(faceprint_gallery::GalleryError::UnknownSubject(_)) => None,
+                Err(e) => return Err(e.into()),
+            };
+        // Only one subject in the gallery: nothing else to false-alarm on.
+        Ok((mated, non_mated.or(Some(f32::NEG_INFINITY)), rank1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(mated: f32, non_mated: f32) -> ProbeOutcome {
+        ProbeOutcome {
+            subject: "s".into(),
+            path: PathBuf::new(),
+            mated: Some(mated),
+            non_mated: Some(non_mated),
+            rank1: mated > non_mated,
+        }
+    }
+
+    #[test]
+    fn tpir_at_fpir_picks_the_threshold_just_above_the_allowed_false_alarms() {
+        // 10 probes; FPIR 10% allows one false alarm: the threshold sits just above the second
+        // highest non-mated score (0.5), so only 0.6 false-alarms.
+        let outcomes: Vec<ProbeOutcome> = [
+            (0.9, 0.6),
+            (0.8, 0.5),
+            (0.7, 0.1),
+            (0.45, 0.2),
+            (0.52, 0.3),
+            (0.4, 0.1),
+            (0.3, 0.35),
+            (0.95, 0.0),
+            (0.85, 0.1),
+            (0.6, 0.2),
+        ]
+        .iter()
+        .map(|&(m, n)| probe(m, n))
+        .collect();
+        let (threshold, tpir) = tpir_at_fpir(&outcomes, 0.1);
+        assert!(threshold > 0.5 && threshold < 0.5001);
+        let (fpir, _) = rates_at(&outcomes, threshold);
+        assert!((fpir - 0.1).abs() < 1e-9);
+        // Hits at ≥ threshold with rank 1: 0.9, 0.8, 0.7, 0.52, 0.95, 0.85, 0.6 → 7 of 10.
+        assert!((tpir - 0.7).abs() < 1e-9);
+        // Rank-1: every probe but (0.3, 0.35).
+        assert!((rank1_rate(&outcomes) - 0.9).abs() < 1e-9);
+    }
+
+    #[test]
+    fn probes_without_a_face_are_misses_but_not_false_alarms() {
+        let mut outcomes = vec![probe(0.9, 0.1)];
+        outcomes.push(ProbeOutcome {
+            subject: "s".into(),
+            path: PathBuf::new(),
+            mated: None,
+            non_mated: None,
+            rank1: false,
+        });
+        let (fpir, tpir) = rates_at(&outcomes, 0.5);
+        assert_eq!((fpir, tpir), (0.0, 0.5));
+    }
+}

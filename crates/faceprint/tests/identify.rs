@@ -1,0 +1,44 @@
+//! Open-set identification on real faces, through the real embedded gallery (a SQLite file):
+//! ORL (photos 1–5 enrolled, 6–10 searched) and LFW DevTest (each person's first photo enrolled,
+//! the rest searched, every other DevTest person enrolled as a distractor).
+
+mod common;
+
+use faceprint::eval::identification::{IdentificationReport, lfw_protocol, orl_protocol};
+use faceprint::{DEFAULT_COLLECTION, FaceSelect, IndexKind, SqliteGallery};
+
+fn run(protocol: faceprint::eval::identification::IdentificationProtocol) -> IdentificationReport {
+    let dir = tempfile::tempdir().unwrap();
+    let gallery = SqliteGallery::builder().index(IndexKind::Exact).open(dir.path().join("g.db")).unwrap();
+    let (report, outcomes) = common::engine()
+        .evaluate_identification(&gallery, DEFAULT_COLLECTION, &protocol, FaceSelect::Center, |_, _| {})
+        .unwrap();
+    assert_eq!(outcomes.len(), protocol.probes.len(), "every probe is reported");
+    eprintln!("{report:#?}");
+    report
+}
+
+#[test]
+fn orl_rank1_with_five_photos_enrolled_per_subject() {
+    let protocol = orl_protocol(&common::testdata().join("orl")).unwrap();
+    assert_eq!((protocol.enrol.len(), protocol.probes.len()), (200, 200));
+    let report = run(protocol);
+    assert_eq!(report.enrolled_subjects, 40);
+    assert!(report.rank1 >= 0.99, "ORL rank-1 {}", report.rank1);
+}
+
+#[test]
+fn lfw_devtest_rank1_and_tpir_at_fpir_one_percent() {
+    let protocol = lfw_protocol(&common::testdata().join("lfw-devtest/images")).unwrap();
+    let report = run(protocol);
+    assert!(report.enrolled_subjects >= 960, "{} subjects enrolled", report.enrolled_subjects);
+    // Measured: rank-1 98.8%, TPIR 97.95% at FPIR 1% (threshold 0.333).
+    assert!(report.rank1 >= 0.98, "LFW DevTest rank-1 {}", report.rank1);
+    assert!(report.tpir_at_fpir_1pct >= 0.96, "TPIR at FPIR 1% {}", report.tpir_at_fpir_1pct);
+    // The shipped identification threshold keeps false matches near 1% at this gallery size.
+    assert!(
+        report.fpir_at_engine_threshold <= 0.015,
+        "FPIR at the shipped threshold {}",
+        report.fpir_at_engine_threshold
+    );
+}
