@@ -247,16 +247,14 @@ fn probes(fit: &Fit, real: bool, base: &[f32], dims: usize, count: usize, seed: 
     (queries, sources)
 }
 
-fn single_latencies(index: &dyn VectorIndex, queries: &[Vec<f32>]) -> Result<(f64, f64, Vec<Vec<i64>>)> {
+fn single_latencies(index: &dyn VectorIndex, queries: &[Vec<f32>]) -> Result<(f64, f64)> {
     let mut times = Vec::with_capacity(queries.len());
-    let mut ids = Vec::with_capacity(queries.len());
     for q in queries {
         let started = Instant::now();
-        let found = index.search(q, K)?;
+        index.search(q, K)?;
         times.push(started.elapsed());
-        ids.push(found.iter().map(|f| f.face_id).collect());
     }
-    Ok((percentile_ms(&mut times, 50.0), percentile_ms(&mut times, 99.0), ids))
+    Ok((percentile_ms(&mut times, 50.0), percentile_ms(&mut times, 99.0)))
 }
 
 fn recall(found: &[Vec<i64>], truth: &[Vec<i64>]) -> (f64, f64) {
@@ -283,7 +281,13 @@ fn write_f32(path: &Path, values: impl Iterator<Item = f32>) -> Result<()> {
 
 /// Fills a SQLite gallery with the vectors (store-only enrolment), then measures building the
 /// graph on open, saving it, and opening again with the saved graph.
-fn store_run(base: &[f32], dims: usize, params: HnswParams, queries: &[Vec<f32>], dir: &Path) -> Result<Value> {
+fn store_run(
+    base: &[f32],
+    dims: usize,
+    params: HnswParams,
+    queries: &[Vec<f32>],
+    dir: &Path,
+) -> Result<(Value, SqliteGallery)> {
     let n = base.len() / dims;
     let path = dir.join("bench.db");
     let _ = std::fs::remove_file(&path);
@@ -344,7 +348,7 @@ fn store_run(base: &[f32], dims: usize, params: HnswParams, queries: &[Vec<f32>]
         times.push(started.elapsed());
     }
     let file_bytes = std::fs::metadata(&path)?.len();
-    Ok(json!({
+    let report = json!({
         "store_fill_s": fill_s, "store_faces_per_s": n as f64 / fill_s,
         "open_building_graph_s": build_open_s, "graph_save_s": save_s,
         "open_with_saved_graph_s": open_s, "open_exact_s": exact_open_s,
@@ -353,7 +357,34 @@ fn store_run(base: &[f32], dims: usize, params: HnswParams, queries: &[Vec<f32>]
         "gallery_file_bytes_per_face": file_bytes as f64 / n as f64,
         "gallery_search_p50_ms": percentile_ms(&mut times, 50.0),
         "gallery_search_p99_ms": percentile_ms(&mut times, 99.0),
-    }))
+    });
+    Ok((report, gallery))
+}
+
+/// One HNSW search width: single-query latency on this thread, batched throughput on every
+/// core, and recall against the exact answers. Runs on the bare graph, or through a gallery
+/// (then the latency includes the face → subject mapping and the name lookup).
+fn sweep_point(
+    search: &dyn Fn(&[f32]) -> Result<Vec<i64>>,
+    batch: &dyn Fn(&[Vec<f32>]) -> Result<()>,
+    queries: &[Vec<f32>],
+    truth: &[Vec<i64>],
+    ef: usize,
+) -> Result<Value> {
+    let mut times = Vec::with_capacity(queries.len());
+    let mut found = Vec::with_capacity(queries.len());
+    for q in queries {
+        let started = Instant::now();
+        found.push(search(q)?);
+        times.push(started.elapsed());
+    }
+    let started = Instant::now();
+    batch(queries)?;
+    let qps = queries.len() as f64 / started.elapsed().as_secs_f64();
+    let (p50, p99) = (percentile_ms(&mut times, 50.0), percentile_ms(&mut times, 99.0));
+    let (r1, r10) = recall(&found, truth);
+    eprintln!("  ef {ef}: p50 {p50:.3} ms, p99 {p99:.3} ms, {qps:.0} q/s, recall@1 {r1:.4}, @10 {r10:.4}");
+    Ok(json!({"ef_search": ef, "p50_ms": p50, "p99_ms": p99, "batch_qps": qps, "recall_at_1": r1, "recall_at_10": r10}))
 }
 
 fn faiss_run(
@@ -421,35 +452,53 @@ fn run_distribution(args: &SearchBenchArgs, fit: &Fit, real: bool, dir: &Path) -
         .map(|found| found.iter().map(|f| f.face_id).collect())
         .collect();
     let exact_batch_qps = queries.len() as f64 / started.elapsed().as_secs_f64();
-    let (exact_p50, exact_p99, _) = single_latencies(&exact, &queries[..args.exact_single_queries.min(queries.len())])?;
+    let (exact_p50, exact_p99) = single_latencies(&exact, &queries[..args.exact_single_queries.min(queries.len())])?;
     let source_is_top1 = truth.iter().zip(&sources).filter(|(t, s)| t.first() == Some(&(**s as i64 + 1))).count()
         as f64
         / queries.len() as f64;
     let exact_bytes = exact.memory_bytes();
     drop(exact);
 
-    eprintln!("  HNSW index: building on {} threads", threads());
     let params = HnswParams { connectivity: args.m, expansion_add: args.ef_construction, expansion_search: 64 };
-    let items: Vec<(i64, &[f32])> = ids.iter().copied().zip(base.chunks_exact(dims)).collect();
-    let started = Instant::now();
-    let mut graph = HnswIndex::build(dims, params, &items, threads())?;
-    let build_s = started.elapsed().as_secs_f64();
-    drop(items);
     let mut sweep = Vec::new();
-    for &ef in &args.ef_search {
-        graph.set_expansion_search(ef);
-        let (p50, p99, found) = single_latencies(&graph, &queries)?;
+    let (hnsw, store) = if args.no_store || !real {
+        eprintln!("  HNSW index: building on {} threads", threads());
+        let items: Vec<(i64, &[f32])> = ids.iter().copied().zip(base.chunks_exact(dims)).collect();
         let started = Instant::now();
-        graph.search_batch(&queries, K, threads())?;
-        let qps = queries.len() as f64 / started.elapsed().as_secs_f64();
-        let (r1, r10) = recall(&found, &truth);
-        eprintln!("  ef {ef}: p50 {p50:.3} ms, p99 {p99:.3} ms, {qps:.0} q/s, recall@1 {r1:.4}, @10 {r10:.4}");
-        sweep.push(json!({"ef_search": ef, "p50_ms": p50, "p99_ms": p99, "batch_qps": qps, "recall_at_1": r1, "recall_at_10": r10}));
-    }
-    let graph_bytes = graph.memory_bytes();
-    drop(graph);
+        let mut graph = HnswIndex::build(dims, params, &items, threads())?;
+        let build_s = started.elapsed().as_secs_f64();
+        drop(items);
+        for &ef in &args.ef_search {
+            graph.set_expansion_search(ef);
+            let search =
+                |q: &[f32]| -> Result<Vec<i64>> { Ok(graph.search(q, K)?.iter().map(|f| f.face_id).collect()) };
+            let batch =
+                |qs: &[Vec<f32>]| -> Result<()> { graph.search_batch(qs, K, threads()).map(drop).map_err(Into::into) };
+            sweep.push(sweep_point(&search, &batch, &queries, &truth, ef)?);
+        }
+        let hnsw = json!({"m": args.m, "ef_construction": args.ef_construction, "build_s": build_s,
+                          "bytes_per_face": graph.memory_bytes() as f64 / args.n as f64, "measured_on": "graph", "sweep": sweep});
+        (hnsw, Value::Null)
+    } else {
+        // The gallery builds the graph when it opens: its build time is the index build time,
+        // and the sweep runs through the gallery (one face per subject, face id = row + 1).
+        let (store, gallery) = store_run(&base, dims, params, &queries, dir)?;
+        let model = faceprint::ModelId("bench-synthetic".into());
+        for &ef in &args.ef_search {
+            gallery.set_expansion_search(ef);
+            let search = |q: &[f32]| -> Result<Vec<i64>> {
+                Ok(gallery.search(DEFAULT_COLLECTION, &model, q, K)?.iter().map(|c| c.face_id).collect())
+            };
+            let batch = |qs: &[Vec<f32>]| -> Result<()> {
+                gallery.search_batch(DEFAULT_COLLECTION, &model, qs, K).map(drop).map_err(Into::into)
+            };
+            sweep.push(sweep_point(&search, &batch, &queries, &truth, ef)?);
+        }
+        let hnsw = json!({"m": args.m, "ef_construction": args.ef_construction, "build_s": store["open_building_graph_s"],
+                          "bytes_per_face": store["index_bytes_per_face"], "measured_on": "gallery", "sweep": sweep});
+        (hnsw, store)
+    };
 
-    let store = if args.no_store || !real { Value::Null } else { store_run(&base, dims, params, &queries, dir)? };
     let faiss = match &args.faiss_python {
         Some(python) => {
             let mut result = faiss_run(python, args, &base, &queries, dims, dir)?;
@@ -475,8 +524,7 @@ fn run_distribution(args: &SearchBenchArgs, fit: &Fit, real: bool, dir: &Path) -
         "mean_probe_similarity_to_source": probe_cos, "source_is_exact_top1": source_is_top1,
         "exact": {"single_p50_ms": exact_p50, "single_p99_ms": exact_p99, "single_queries": args.exact_single_queries,
                   "batch_qps": exact_batch_qps, "bytes_per_face": exact_bytes as f64 / args.n as f64},
-        "hnsw": {"m": args.m, "ef_construction": args.ef_construction, "build_s": build_s,
-                 "bytes_per_face": graph_bytes as f64 / args.n as f64, "sweep": sweep},
+        "hnsw": hnsw,
         "store": store,
         "faiss": faiss,
     }))

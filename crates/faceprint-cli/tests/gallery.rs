@@ -259,3 +259,16 @@ fn every_acknowledged_enrolment_survives_kill_9_at_random_moments() {
     assert!(acknowledged.len() >= 400, "{} acknowledgements", acknowledged.len());
     eprintln!("{} acknowledgements over {} kills, checked in {:?}", acknowledged.len(), kills, started.elapsed());
 }
+
+#[test]
+fn eval_identify_reports_rank1_and_tpir_on_orl() {
+    let out = Command::new(env!("CARGO_BIN_EXE_faceprint"))
+        .args(["-q", "eval", "identify", "--json", "--protocol", "orl", "--root", s(&testdata().join("orl"))])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((report["enrolled_subjects"].as_u64(), report["probes"].as_u64()), (Some(40), Some(200)));
+    assert!(report["rank1"].as_f64().unwrap() >= 0.99, "{report}");
+    assert!(report["tpir_at_fpir_1pct"].as_f64().unwrap() >= 0.95, "{report}");
+}

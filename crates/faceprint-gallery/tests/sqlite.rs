@@ -61,8 +61,18 @@ fn a_saved_graph_is_loaded_and_caught_up_with_later_writes() {
         }
         gallery.save_index().unwrap();
     }
-    let graph = dir.path().join("g.db.index").join("collection-1.usearch");
-    assert!(graph.exists(), "the graph is saved beside the gallery");
+    let saved = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+        let mut graphs: Vec<_> = std::fs::read_dir(dir.join("g.db.index"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "usearch"))
+            .collect();
+        graphs.sort();
+        graphs
+    };
+    let graphs = saved(dir.path());
+    assert_eq!(graphs.len(), 1, "the graph is saved beside the gallery: {graphs:?}");
+    let graph = graphs[0].clone();
     // Changes the saved graph has not seen, written by an instance that does not save.
     {
         let exact = SqliteGallery::builder().index(IndexKind::Exact).open(&path).unwrap();
@@ -81,6 +91,15 @@ fn a_saved_graph_is_loaded_and_caught_up_with_later_writes() {
     let gallery = hnsw();
     assert_eq!(top1(&gallery, 5).as_deref(), Some("new"));
     assert_eq!(gallery.index_kind(DEFAULT).unwrap(), IndexKind::Hnsw);
+    // The rebuilt graph is saved under its own log position and the damaged one is removed.
+    gallery.create_subject(DEFAULT, "later", json!({})).unwrap();
+    gallery.add_face(DEFAULT, &name("later"), face(6, 0.0, 60)).unwrap();
+    gallery.save_index().unwrap();
+    let graphs = saved(dir.path());
+    assert_eq!(graphs.len(), 1, "{graphs:?}");
+    assert_ne!(graphs[0], graph);
+    drop(gallery);
+    assert_eq!(top1(&hnsw(), 6).as_deref(), Some("later"));
 }
 
 #[test]

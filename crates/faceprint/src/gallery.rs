@@ -139,6 +139,14 @@ impl FaceEngine {
             image_sha256: sha,
             crop_png: Some(encode_png(&crop)?),
         };
+        // Checked before the subject is created, so a refused face leaves no empty subject
+        // behind (add_face checks again, inside its transaction).
+        if let Some((model, _)) = gallery.model()?
+            && model != new_face.model
+            && gallery.stats()?.faces > 0
+        {
+            return Err(GalleryError::ModelMismatch { gallery: model.0, given: new_face.model.0 }.into());
+        }
         let subject = ensure_subject(gallery, collection, subject)?;
         let added = gallery.add_face(collection, &SubjectKey::Id(subject.id), new_face)?;
         let subject = gallery.subject(collection, &SubjectKey::Id(subject.id))?;

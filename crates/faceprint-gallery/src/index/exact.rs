@@ -14,6 +14,25 @@ use crate::{FaceId, GalleryError, Result};
 const ROWS_PER_BLOCK: usize = 4096;
 /// Queries multiplied together: enough to make the product compute-bound, not memory-bound.
 const QUERIES_PER_BLOCK: usize = 64;
+/// Below this many queries a block is scored row by row: a matrix product would first copy
+/// (pack) every row into its kernel layout, which costs more than the product itself when it
+/// serves one or two queries.
+const MIN_QUERIES_FOR_PRODUCT: usize = 4;
+
+/// Dot product with 16 independent accumulators, so the compiler keeps them in vector
+/// registers (float addition is not associative: one accumulator would serialise the loop).
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let (a_chunks, b_chunks) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for i in 0..16 {
+            lanes[i] += x[i] * y[i];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
 
 /// Brute-force index: always the true top k.
 #[derive(Debug, Clone)]
@@ -45,8 +64,30 @@ impl ExactIndex {
         Ok(())
     }
 
+    /// Scores a few queries against every row with one pass over the matrix per query.
+    fn search_rows(&self, queries: &[Vec<f32>], k: usize) -> Vec<Vec<ScoredFace>> {
+        queries
+            .iter()
+            .map(|query| {
+                let mut top = TopK::new(k);
+                let mut floor = top.floor();
+                for (row, &id) in self.matrix.chunks_exact(self.dims).zip(&self.ids) {
+                    let similarity = dot(row, query);
+                    if similarity > floor {
+                        top.push(ScoredFace { face_id: id, similarity });
+                        floor = top.floor();
+                    }
+                }
+                top.into_sorted()
+            })
+            .collect()
+    }
+
     /// Scores one block of queries against every row, keeping each query's top k.
     fn search_block(&self, queries: &[Vec<f32>], k: usize) -> Vec<Vec<ScoredFace>> {
+        if queries.len() < MIN_QUERIES_FOR_PRODUCT {
+            return self.search_rows(queries, k);
+        }
         let mut tops: Vec<TopK> = queries.iter().map(|_| TopK::new(k)).collect();
         let query_matrix: Vec<f32> = queries.iter().flatten().copied().collect();
         let query_view = ArrayView2::from_shape((queries.len(), self.dims), &query_matrix).expect("query shape");
@@ -177,8 +218,15 @@ mod tests {
         }
         let queries: Vec<Vec<f32>> = (0..(QUERIES_PER_BLOCK + 3)).map(|i| vector(i * 31 + 5)).collect();
         let batch = index.search_batch(&queries, 5, 2).unwrap();
+        // Single queries take the row-by-row path, batches the matrix product: same answers
+        // (ids; scores to rounding).
         for (query, answer) in queries.iter().zip(&batch) {
-            assert_eq!(&index.search(query, 5).unwrap(), answer);
+            let single = index.search(query, 5).unwrap();
+            assert_eq!(
+                single.iter().map(|f| f.face_id).collect::<Vec<_>>(),
+                answer.iter().map(|f| f.face_id).collect::<Vec<_>>()
+            );
+            assert!(single.iter().zip(answer).all(|(a, b)| (a.similarity - b.similarity).abs() < 1e-5));
         }
     }
 

@@ -54,6 +54,9 @@ struct SavedGraph {
     dims: usize,
     connectivity: usize,
     seq: i64,
+    /// The graph file, named after the log position it holds, so a description can never
+    /// point at a graph of another position (two processes may save at once).
+    file: String,
 }
 
 #[derive(Debug)]
@@ -81,11 +84,20 @@ pub(crate) fn max_seq(connection: &Connection) -> rusqlite::Result<i64> {
     connection.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| r.get(0))
 }
 
+/// The folder of saved graphs, and the description file of a collection's graph.
 fn graph_paths(db: &Path, collection: i64) -> (PathBuf, PathBuf) {
     let mut dir = db.as_os_str().to_owned();
     dir.push(".index");
     let dir = PathBuf::from(dir);
-    (dir.join(format!("collection-{collection}.usearch")), dir.join(format!("collection-{collection}.json")))
+    let description = dir.join(format!("collection-{collection}.json"));
+    (dir, description)
+}
+
+/// A name no other process or thread is writing to at the same time.
+fn unique_temporary(dir: &Path, stem: &str) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    dir.join(format!("{stem}.{}.{n}.tmp", std::process::id()))
 }
 
 impl IndexState {
@@ -244,9 +256,10 @@ impl IndexState {
         })
     }
 
-    /// Writes each HNSW graph that is not saved at the current log position: graph first, then
-    /// its description, each through a temporary file and a rename, so a crash leaves either
-    /// the old pair, or a new graph described as older (which replay brings forward).
+    /// Writes each HNSW graph that is not saved at the current log position: the graph to a
+    /// file named after that position, then the description naming it, each through a
+    /// temporary file and a rename. A crash leaves the old description (and its graph), or the
+    /// new one; never a description of another graph.
     pub(crate) fn save(&mut self, db: &Path) -> Result<()> {
         let Some((model, dims)) = self.model.clone() else { return Ok(()) };
         for (&collection, entry) in &mut self.collections {
@@ -254,27 +267,36 @@ impl IndexState {
             if entry.saved_seq == Some(self.applied_seq) {
                 continue;
             }
-            let (graph_path, description_path) = graph_paths(db, collection);
+            let (dir, description_path) = graph_paths(db, collection);
             let io = |path: &Path| {
                 let path = path.to_path_buf();
                 move |reason| GalleryError::Io { path, reason }
             };
-            let dir = graph_path.parent().expect("graph files live in a directory");
-            std::fs::create_dir_all(dir).map_err(io(dir))?;
-            let temporary = graph_path.with_extension("usearch.tmp");
+            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+            let file = format!("collection-{collection}-{}.usearch", self.applied_seq);
+            let graph_path = dir.join(&file);
+            let temporary = unique_temporary(&dir, &file);
             graph.save(&temporary)?;
             std::fs::rename(&temporary, &graph_path).map_err(io(&graph_path))?;
+            let previous: Option<SavedGraph> =
+                std::fs::read(&description_path).ok().and_then(|b| serde_json::from_slice(&b).ok());
             let description = SavedGraph {
                 gallery_id: self.gallery_id.clone(),
                 model: model.clone(),
                 dims,
                 connectivity: graph.params().connectivity,
                 seq: self.applied_seq,
+                file,
             };
-            let temporary = description_path.with_extension("json.tmp");
+            let temporary = unique_temporary(&dir, "description.json");
             std::fs::write(&temporary, serde_json::to_vec(&description).expect("serialisable"))
                 .map_err(io(&temporary))?;
             std::fs::rename(&temporary, &description_path).map_err(io(&description_path))?;
+            // The graph the old description named is garbage now (best effort: a process still
+            // loading it keeps its open file).
+            if let Some(previous) = previous.filter(|p| p.file != description.file) {
+                let _ = std::fs::remove_file(dir.join(previous.file));
+            }
             entry.saved_seq = Some(self.applied_seq);
         }
         Ok(())
@@ -340,8 +362,9 @@ fn load_saved_graph(
     settings: &SqliteGalleryBuilder,
     current_seq: i64,
 ) -> Option<(HnswIndex, i64)> {
-    let (graph_path, description_path) = graph_paths(db, collection);
+    let (dir, description_path) = graph_paths(db, collection);
     let description: SavedGraph = serde_json::from_slice(&std::fs::read(description_path).ok()?).ok()?;
+    let graph_path = dir.join(&description.file);
     let matches = description.gallery_id == gallery_id
         && &description.model == model
         && description.dims == dims
