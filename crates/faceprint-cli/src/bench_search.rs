@@ -62,6 +62,9 @@ pub struct SearchBenchArgs {
     /// Skip the SQLite store (filling, opening): index-only numbers.
     #[arg(long)]
     pub no_store: bool,
+    /// Exact search only: no HNSW graph (ours or FAISS's).
+    #[arg(long)]
+    pub no_hnsw: bool,
     /// Where the gallery and vector files go (several GiB at 1M). Default: a temporary folder.
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
@@ -412,7 +415,7 @@ fn faiss_run(
         "--threads",
         &threads().to_string(),
     ]);
-    if args.no_faiss_hnsw {
+    if args.no_faiss_hnsw || args.no_hnsw {
         command.arg("--skip-hnsw");
     }
     eprintln!("  running FAISS ({})", python.display());
@@ -461,7 +464,9 @@ fn run_distribution(args: &SearchBenchArgs, fit: &Fit, real: bool, dir: &Path) -
 
     let params = HnswParams { connectivity: args.m, expansion_add: args.ef_construction, expansion_search: 64 };
     let mut sweep = Vec::new();
-    let (hnsw, store) = if args.no_store || !real {
+    let (hnsw, store) = if args.no_hnsw {
+        (Value::Null, Value::Null)
+    } else if args.no_store || !real {
         eprintln!("  HNSW index: building on {} threads", threads());
         let items: Vec<(i64, &[f32])> = ids.iter().copied().zip(base.chunks_exact(dims)).collect();
         let started = Instant::now();

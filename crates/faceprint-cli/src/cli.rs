@@ -87,7 +87,7 @@ pub struct GalleryArgs {
     /// The collection (namespace of subjects) to work in.
     #[arg(long, global = true, default_value = "default")]
     pub collection: String,
-    /// Search index: exact below 50k faces and HNSW above (auto), or forced.
+    /// Search index: exact below 5M faces and HNSW above (auto), or forced.
     #[arg(long, global = true, value_enum, default_value = "auto")]
     pub index: IndexArg,
     /// HNSW search width (efSearch): higher is slower and closer to exact.

@@ -152,3 +152,21 @@ fn a_damaged_gallery_is_an_error_not_a_crash() {
     std::fs::write(&path, &bytes[..50]).unwrap();
     assert!(SqliteGallery::open(&path).is_err());
 }
+
+#[test]
+fn auto_picks_the_index_by_collection_size_when_the_gallery_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    let auto = || SqliteGallery::builder().auto_hnsw_from(3).open(&path).unwrap();
+    let gallery = auto();
+    for axis in 0..3 {
+        let subject = format!("s{axis}");
+        gallery.create_subject(DEFAULT, &subject, json!({})).unwrap();
+        gallery.add_face(DEFAULT, &name(&subject), face(axis, 0.0, axis as u32)).unwrap();
+    }
+    assert_eq!(gallery.index_kind(DEFAULT).unwrap(), IndexKind::Exact, "small when opened");
+    drop(gallery);
+    let gallery = auto();
+    assert_eq!(gallery.index_kind(DEFAULT).unwrap(), IndexKind::Hnsw);
+    assert_eq!(top1(&gallery, 2).as_deref(), Some("s2"));
+}
