@@ -24,14 +24,15 @@ fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
-fn subject_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Subject> {
-    let metadata: String = row.get(2)?;
+/// Reads [`SUBJECT_COLUMNS`] starting at column `at`.
+fn subject_from_row(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Subject> {
+    let metadata: String = row.get(at + 2)?;
     Ok(Subject {
-        id: row.get(0)?,
-        name: row.get(1)?,
+        id: row.get(at)?,
+        name: row.get(at + 1)?,
         metadata: serde_json::from_str(&metadata).unwrap_or(serde_json::Value::Null),
-        created_at: row.get(3)?,
-        faces: row.get::<_, i64>(4)? as usize,
+        created_at: row.get(at + 3)?,
+        faces: row.get::<_, i64>(at + 4)? as usize,
     })
 }
 
@@ -103,12 +104,12 @@ fn subject(connection: &Connection, collection: i64, key: &SubjectKey) -> Result
             .prepare_cached(&format!(
                 "SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.collection_id = ?1 AND s.id = ?2"
             ))?
-            .query_row(params![collection, id], subject_from_row),
+            .query_row(params![collection, id], |r| subject_from_row(r, 0)),
         SubjectKey::Name(name) => connection
             .prepare_cached(&format!(
                 "SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.collection_id = ?1 AND s.name = ?2"
             ))?
-            .query_row(params![collection, name], subject_from_row),
+            .query_row(params![collection, name], |r| subject_from_row(r, 0)),
     };
     found.optional()?.ok_or_else(|| GalleryError::UnknownSubject(key.to_string()))
 }
@@ -352,7 +353,8 @@ impl Gallery for SqliteGallery {
         let collection = collection_id(&reader, collection)?;
         let mut statement = reader
             .prepare(&format!("SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.collection_id = ?1 ORDER BY s.name"))?;
-        let subjects = statement.query_map([collection], subject_from_row)?.collect::<rusqlite::Result<_>>()?;
+        let subjects =
+            statement.query_map([collection], |r| subject_from_row(r, 0))?.collect::<rusqlite::Result<_>>()?;
         Ok(subjects)
     }
 
@@ -502,7 +504,7 @@ impl Gallery for SqliteGallery {
         ))?;
         let mut rows = statement.query([])?;
         while let Some(row) = rows.next()? {
-            let subject = subject_from_row_at(row)?;
+            let subject = subject_from_row(row, 1)?;
             let face = with_embedding(face_from_row(row, 6)?)?;
             visit(FullFace { collection: row.get(0)?, subject, face, crop_png: row.get(18)? })?;
         }
@@ -550,16 +552,4 @@ impl Gallery for SqliteGallery {
         }
         Ok(())
     }
-}
-
-/// [`subject_from_row`] for a row whose subject columns start at column 1.
-fn subject_from_row_at(row: &rusqlite::Row<'_>) -> rusqlite::Result<Subject> {
-    let metadata: String = row.get(3)?;
-    Ok(Subject {
-        id: row.get(1)?,
-        name: row.get(2)?,
-        metadata: serde_json::from_str(&metadata).unwrap_or(serde_json::Value::Null),
-        created_at: row.get(4)?,
-        faces: row.get::<_, i64>(5)? as usize,
-    })
 }
