@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use ndarray::{Array2, ArrayView2, Axis, Slice, linalg::general_mat_mul};
 
 use super::topk::TopK;
-use super::{ScoredFace, VectorIndex, parallel_chunks};
-use crate::{FaceId, GalleryError, Result};
+use super::{ScoredFace, VectorIndex, check_dims, parallel_chunks};
+use crate::{FaceId, Result};
 
 /// Rows scored per matrix product: 4096 × 512 floats is 8 MiB of templates streamed past
 /// queries that stay in cache, and a score block small enough to scan for the top k at once.
@@ -55,13 +55,6 @@ impl ExactIndex {
         index.ids.reserve(capacity);
         index.rows.reserve(capacity);
         index
-    }
-
-    fn check_dims(&self, vector: &[f32]) -> Result<()> {
-        if vector.len() != self.dims {
-            return Err(GalleryError::DimensionMismatch { gallery: self.dims, given: vector.len() });
-        }
-        Ok(())
     }
 
     /// Scores a few queries against every row with one pass over the matrix per query.
@@ -125,7 +118,7 @@ impl VectorIndex for ExactIndex {
     }
 
     fn insert(&mut self, id: FaceId, vector: &[f32]) -> Result<()> {
-        self.check_dims(vector)?;
+        check_dims(self.dims, vector)?;
         match self.rows.get(&id) {
             Some(&row) => self.matrix[row * self.dims..(row + 1) * self.dims].copy_from_slice(vector),
             None => {
@@ -154,7 +147,7 @@ impl VectorIndex for ExactIndex {
     }
 
     fn search(&self, query: &[f32], k: usize) -> Result<Vec<ScoredFace>> {
-        self.check_dims(query)?;
+        check_dims(self.dims, query)?;
         if self.ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -163,7 +156,7 @@ impl VectorIndex for ExactIndex {
 
     fn search_batch(&self, queries: &[Vec<f32>], k: usize, threads: usize) -> Result<Vec<Vec<ScoredFace>>> {
         for query in queries {
-            self.check_dims(query)?;
+            check_dims(self.dims, query)?;
         }
         if self.ids.is_empty() {
             return Ok(vec![Vec::new(); queries.len()]);
@@ -185,6 +178,7 @@ impl VectorIndex for ExactIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::GalleryError;
 
     fn unit(v: &[f32]) -> Vec<f32> {
         let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
-use super::{ScoredFace, VectorIndex, parallel_chunks};
+use super::{ScoredFace, VectorIndex, check_dims, parallel_chunks};
 use crate::{FaceId, GalleryError, HnswParams, Result};
 
 /// HNSW graph over f32 vectors with inner-product distance (1 − cosine for unit vectors).
@@ -57,9 +57,7 @@ impl HnswIndex {
         let threads = threads.max(1);
         this.index.reserve_capacity_and_threads(items.len().max(1), threads).map_err(index_error)?;
         for (_, vector) in items {
-            if vector.len() != dims {
-                return Err(GalleryError::DimensionMismatch { gallery: dims, given: vector.len() });
-            }
+            check_dims(dims, vector)?;
         }
         let results = parallel_chunks(items, threads, |part| {
             part.iter().try_for_each(|(id, vector)| this.index.add(key(*id), vector).map_err(index_error))
@@ -127,9 +125,7 @@ impl VectorIndex for HnswIndex {
     }
 
     fn insert(&mut self, id: FaceId, vector: &[f32]) -> Result<()> {
-        if vector.len() != self.dims {
-            return Err(GalleryError::DimensionMismatch { gallery: self.dims, given: vector.len() });
-        }
+        check_dims(self.dims, vector)?;
         if self.index.contains(key(id)) {
             self.index.remove(key(id)).map_err(index_error)?;
         }
@@ -142,9 +138,7 @@ impl VectorIndex for HnswIndex {
     }
 
     fn search(&self, query: &[f32], k: usize) -> Result<Vec<ScoredFace>> {
-        if query.len() != self.dims {
-            return Err(GalleryError::DimensionMismatch { gallery: self.dims, given: query.len() });
-        }
+        check_dims(self.dims, query)?;
         if k == 0 || self.index.size() == 0 {
             return Ok(Vec::new());
         }

@@ -4,7 +4,15 @@ pub mod exact;
 pub mod hnsw;
 mod topk;
 
-use crate::{FaceId, Result};
+use crate::{FaceId, GalleryError, Result};
+
+/// A vector must have the index's number of dimensions.
+pub(crate) fn check_dims(dims: usize, vector: &[f32]) -> Result<()> {
+    if vector.len() != dims {
+        return Err(GalleryError::DimensionMismatch { gallery: dims, given: vector.len() });
+    }
+    Ok(())
+}
 
 /// A face template and its similarity to a query.
 #[derive(Debug, Clone, Copy, PartialEq)]

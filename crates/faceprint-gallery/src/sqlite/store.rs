@@ -456,11 +456,12 @@ impl Gallery for SqliteGallery {
     ) -> Result<Vec<Vec<Candidate>>> {
         let collection = collection_id(&self.reader(), collection)?;
         self.sync()?;
-        let mut any = false;
+        // Every query's model and size are checked; `false` means the gallery is still empty.
+        let mut has_faces = true;
         for query in queries {
-            any = self.check_query_model(model, query.len())?;
+            has_faces &= self.check_query_model(model, query.len())?;
         }
-        if !any || k == 0 {
+        if queries.is_empty() || !has_faces || k == 0 {
             return Ok(vec![Vec::new(); queries.len()]);
         }
         let best = self.nearest_subjects(collection, queries, k)?;
