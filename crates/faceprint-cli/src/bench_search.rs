@@ -134,7 +134,7 @@ fn fit_real_faces(args: &SearchBenchArgs, engine_args: &EngineArgs, dir: &Path) 
     }
     let _ = std::fs::remove_file(dir.join("fit.db"));
     let gallery = SqliteGallery::builder().index(IndexKind::Exact).open(dir.join("fit.db"))?;
-    let policy = EnrolPolicy { select: FaceSelect::Center, ..EnrolPolicy::default() };
+    let policy = EnrolPolicy { select: FaceSelect::Center, quality_gate: None, ..EnrolPolicy::default() };
     eprintln!("enrolling {} real photos (end-to-end enrolment throughput, and the fit)", images.len());
     let started = Instant::now();
     let mut enrolled = 0;

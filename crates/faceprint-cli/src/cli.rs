@@ -145,6 +145,22 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "all")]
         select: SelectArg,
     },
+    /// Every face's 106 landmarks, head pose (yaw/pitch/roll), eye openness and quality score
+    /// with its parts.
+    Analyze {
+        /// Image files; "-" reads standard input.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// One JSON object per file, one per line.
+        #[arg(long)]
+        json: bool,
+        /// Draw landmarks, pose axes and quality onto a copy of the image (with several files: a
+        /// directory).
+        #[arg(long)]
+        draw: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "all")]
+        select: SelectArg,
+    },
     /// Compute faceprints (512-d embeddings) of the faces in each file.
     Embed {
         #[arg(required = true)]
@@ -185,6 +201,13 @@ pub enum Command {
         /// Refuse faces whose box is smaller than this many pixels across.
         #[arg(long, default_value_t = faceprint::MIN_ENROL_FACE_PX)]
         min_size: f32,
+        /// Enrol faces the quality gate refuses (blurry, too dark, too small, profile pose, eyes
+        /// closed, low quality score).
+        #[arg(long)]
+        force: bool,
+        /// The quality gate's minimum combined score.
+        #[arg(long, default_value_t = faceprint::analysis::QualityGate::default().min_score)]
+        min_quality: f32,
     },
     /// Who is in each photo? Every face: top-k enrolled subjects, and a match or unknown.
     Identify {
@@ -269,6 +292,29 @@ pub enum EvalCommand {
         #[arg(long)]
         json: bool,
         /// Which face of each photo (LFW labels the centred one).
+        #[arg(long, value_enum, default_value = "center")]
+        select: SelectArg,
+    },
+    /// Does the quality score predict errors? Error-versus-discard curves (ISO/IEC 29794-1) on
+    /// labelled pairs for the combined score and each part, with the area under each.
+    Quality {
+        /// pairs.txt
+        #[arg(long)]
+        pairs: PathBuf,
+        /// Directory holding Name/Name_NNNN.jpg
+        #[arg(long)]
+        root: PathBuf,
+        /// The false match rate the threshold is fixed at.
+        #[arg(long, default_value_t = 0.01)]
+        fmr: f64,
+        /// Discard up to this fraction of the same-person pairs.
+        #[arg(long, default_value_t = 0.30)]
+        max_discard: f64,
+        /// Write the curves as a PNG.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
         #[arg(long, value_enum, default_value = "center")]
         select: SelectArg,
     },

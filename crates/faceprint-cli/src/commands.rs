@@ -20,18 +20,35 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Embed { files, json, select } => {
             detect_or_embed(&cli.engine, files, select.into(), true, json, None, quiet)
         }
+        Command::Analyze { files, json, draw, select } => {
+            crate::analyze_cmd::analyze(&cli.engine, files, select.into(), json, draw, quiet)
+        }
         Command::Compare { a, b, json, select } => compare(&cli.engine, &a, &b, select.into(), json),
         Command::Eval { benchmark: EvalCommand::Lfw { pairs, root, plot, json, select } } => {
             eval_lfw(&cli.engine, &pairs, &root, plot.as_deref(), json, select.into(), quiet)
         }
+        Command::Eval { benchmark: EvalCommand::Quality { pairs, root, fmr, max_discard, plot, json, select } } => {
+            let args = crate::eval_quality::QualityEvalArgs {
+                pairs: &pairs,
+                root: &root,
+                fmr,
+                max_discard,
+                plot: plot.as_deref(),
+                json,
+                select: select.into(),
+            };
+            crate::eval_quality::run(&cli.engine, &args, quiet)
+        }
         Command::Eval { benchmark: EvalCommand::Identify { protocol, root, json, select } } => {
             eval_identify(&cli.engine, protocol, &root, json, select.into(), quiet)
         }
-        Command::Enroll { subject, list, files, select, min_score, min_size } => {
+        Command::Enroll { subject, list, files, select, min_score, min_size, force, min_quality } => {
+            let gate = faceprint::analysis::QualityGate { min_score: min_quality, ..Default::default() };
             let policy = faceprint::EnrolPolicy {
                 select: select.into(),
                 min_detection_score: min_score,
                 min_face_size: min_size,
+                quality_gate: (!force).then_some(gate),
             };
             let gallery = open_gallery(&cli.gallery)?;
             let engine = build_engine(&cli.engine)?;

@@ -137,6 +137,9 @@ pub fn enroll(
                 record["duplicate"] = json!(enrolled.added.duplicate);
                 record["score"] = json!(enrolled.detection.score);
                 record["bbox"] = json!(enrolled.detection.bbox);
+                if let Some(analysis) = &enrolled.analysis {
+                    record["quality"] = json!(analysis.quality);
+                }
             }
             // The store itself failing (disk full, corrupt file) stops the run.
             Err(faceprint::Error::Gallery(e)) if !is_per_entry(&e) => {
@@ -146,6 +149,10 @@ pub fn enroll(
             Err(e) => {
                 refused += 1;
                 record["error"] = error_json(&e);
+                if let faceprint::Error::LowQuality { issues, score } = &e {
+                    record["error"]["reasons"] = json!(issues.iter().map(|i| i.to_string()).collect::<Vec<_>>());
+                    record["error"]["quality"] = json!(score);
+                }
             }
         }
         if let Err(e) = emit(&mut out, &record) {
@@ -187,7 +194,7 @@ pub fn identify(
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failed = 0;
     let mut write_error = None;
-    engine.process_inputs(inputs, FaceSelect::All, true, |outcome| {
+    engine.process_inputs_analysed(inputs, FaceSelect::All, |outcome| {
         bar.inc(1);
         let identified = outcome.result.and_then(|faces| engine.identify_faces(gallery, collection, &faces, top_k));
         if identified.is_err() {
@@ -225,7 +232,7 @@ pub fn verify(
     gallery.subject(collection, &key)?;
     let inputs = crate::commands::inputs(vec![probe.to_path_buf()], engine.decode_limits().max_bytes)?;
     let mut result = None;
-    engine.process_inputs(inputs, select, true, |o| result = Some(o.result));
+    engine.process_inputs_analysed(inputs, select, |o| result = Some(o.result));
     let faces = result.expect("one input gives one outcome").with_context(|| probe.display().to_string())?;
     let verdict = engine.verify_against(gallery, collection, &key, &faces)?;
     if json {
@@ -235,13 +242,17 @@ pub fn verify(
             "similarity": verdict.similarity,
             "threshold": verdict.threshold,
             "same": verdict.same,
+            "quality": verdict.quality,
         });
         println!("{record}");
     } else {
         let answer = if verdict.same { "same person" } else { "different person" };
         match verdict.similarity {
             Some(s) => {
-                println!("{}: similarity {s:.4} (threshold {:.2}): {answer}", verdict.subject.name, verdict.threshold)
+                println!("{}: similarity {s:.4} (threshold {:.2}): {answer}", verdict.subject.name, verdict.threshold);
+                if let Some(q) = verdict.quality {
+                    println!("  probe quality {:.2}", q.score);
+                }
             }
             None => println!("{} has no enrolled faces: {answer}", verdict.subject.name),
         }

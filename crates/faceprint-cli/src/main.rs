@@ -1,10 +1,12 @@
 //! The `faceprint` command line. Errors become exit codes here: 0 success, 1 a "no" answer
 //! (`compare`: different people) or some input file failed, 2 an error that stopped the command.
 
+mod analyze_cmd;
 mod bench;
 mod bench_search;
 mod cli;
 mod commands;
+mod eval_quality;
 mod gallery_cmd;
 mod output;
 mod plot;

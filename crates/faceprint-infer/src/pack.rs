@@ -39,6 +39,10 @@ pub struct ModelSpec {
     pub threshold: Option<f32>,
     /// Threshold for a match in open-set 1:N identification (recognition models).
     pub identify_threshold: Option<f32>,
+    /// Output norms (before normalising) at which the quality score's embedding-norm part is 0
+    /// and 1 (recognition models): the norm grows with face quality, on a scale of each model's
+    /// own.
+    pub quality_norm: Option<[f32; 2]>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

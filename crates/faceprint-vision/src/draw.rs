@@ -2,8 +2,9 @@
 
 use ab_glyph::{FontRef, PxScale};
 use faceprint_types::DetectedFace;
+use faceprint_types::Point;
 use image::{Rgb, RgbImage};
-use imageproc::drawing::{draw_filled_circle_mut, draw_hollow_rect_mut, draw_text_mut};
+use imageproc::drawing::{draw_filled_circle_mut, draw_hollow_rect_mut, draw_line_segment_mut, draw_text_mut};
 use imageproc::rect::Rect;
 
 /// DejaVu Sans (free licence, see `assets/fonts/LICENSE-DejaVu.txt`), embedded so drawing works
@@ -46,6 +47,41 @@ pub fn draw_faces(image: &mut RgbImage, faces: &[DetectedFace]) {
         let text_y = (b.y1 - 13.0 * unit).max(0.0) as i32;
         draw_text_mut(image, BOX_COLOUR, b.x1.max(0.0) as i32, text_y, scale, &font, &label);
     }
+}
+
+/// Line width and text unit for a photo of this size.
+fn unit_of(image: &RgbImage) -> f32 {
+    (image.width().max(image.height()) as f32 / 400.0).max(1.0)
+}
+
+/// Dense landmarks as small dots.
+pub fn draw_points(image: &mut RgbImage, points: &[Point], colour: Rgb<u8>) {
+    let radius = (unit_of(image) * 0.8).round().max(1.0) as i32;
+    for p in points {
+        draw_filled_circle_mut(image, (p[0].round() as i32, p[1].round() as i32), radius, colour);
+    }
+}
+
+/// Head pose axes from `origin`: x red (towards the subject's left), y green (down), z blue
+/// (out of the face), drawn several pixels wide.
+pub fn draw_axes(image: &mut RgbImage, origin: Point, ends: [Point; 3]) {
+    const COLOURS: [Rgb<u8>; 3] = [Rgb([255, 40, 40]), Rgb([40, 255, 40]), Rgb([60, 120, 255])];
+    let width = unit_of(image).round().max(1.0) as i32;
+    for (end, colour) in ends.iter().zip(COLOURS) {
+        for dx in 0..width {
+            for dy in 0..width {
+                let shift = |p: Point| (p[0] + dx as f32, p[1] + dy as f32);
+                draw_line_segment_mut(image, shift(origin), shift(*end), colour);
+            }
+        }
+    }
+}
+
+/// A line of text at `at` (top left), scaled to the photo.
+pub fn draw_label(image: &mut RgbImage, at: Point, text: &str, colour: Rgb<u8>) {
+    let unit = unit_of(image);
+    let (x, y) = (at[0].max(0.0) as i32, at[1].max(0.0) as i32);
+    draw_text_mut(image, colour, x, y, PxScale::from(12.0 * unit), &font(), text);
 }
 
 #[cfg(test)]

@@ -22,6 +22,8 @@ pub struct StageTimes {
     pub embed_model: Duration,
     /// Recogniser input preparation and normalisation.
     pub embed_other: Duration,
+    /// 106 landmarks (model included), pose fit, eyes and quality measures.
+    pub analyse: Duration,
     pub faces: usize,
 }
 
@@ -33,6 +35,7 @@ impl std::ops::AddAssign for StageTimes {
         self.align += o.align;
         self.embed_model += o.embed_model;
         self.embed_other += o.embed_other;
+        self.analyse += o.analyse;
         self.faces += o.faces;
     }
 }
@@ -71,7 +74,12 @@ impl FaceEngine {
         select: FaceSelect,
         on_result: impl FnMut(FileOutcome),
     ) {
-        self.process_inputs_through(inputs, select, Stages::EmbedKeepCrops, on_result)
+        self.process_inputs_through(inputs, select, Stages::ENROL, on_result)
+    }
+
+    /// [`FaceEngine::process_inputs`] with every face analysed ([`FaceEngine::analyse_bytes`]).
+    pub fn process_inputs_analysed(&self, inputs: Vec<Input>, select: FaceSelect, on_result: impl FnMut(FileOutcome)) {
+        self.process_inputs_through(inputs, select, Stages::ANALYSE, on_result)
     }
 
     fn process_inputs_through(

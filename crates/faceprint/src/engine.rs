@@ -4,12 +4,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use faceprint_infer::{
-    ArcFaceRecognizer, DetectOptions, ModelPack, RecognizerConfig, RuntimeOptions, ScrfdDetector, Task,
+    ArcFaceRecognizer, DetectOptions, Landmarker106, ModelPack, RecognizerConfig, RuntimeOptions, ScrfdDetector, Task,
 };
 use faceprint_types::{DetectedFace, Embedding, ModelId};
+use faceprint_vision::analysis::{QualityScales, Ramp};
 use faceprint_vision::{DecodeLimits, RgbImage, align_to_arcface_112, decode_image};
 
 use crate::batch::StageTimes;
+use crate::face_analysis::FaceAnalysis;
 use crate::{Error, FaceSelect};
 
 /// Similarity threshold used for a recogniser that brings none (a model loaded by path without
@@ -24,6 +26,8 @@ pub struct FaceEngineBuilder {
     pack: ModelPack,
     detector_path: Option<PathBuf>,
     recognizer_path: Option<PathBuf>,
+    landmarker_path: Option<PathBuf>,
+    landmarks: bool,
     recognizer_threshold: Option<f32>,
     identify_threshold: Option<f32>,
     workers: usize,
@@ -42,6 +46,8 @@ impl Default for FaceEngineBuilder {
             pack: ModelPack::default_pack(),
             detector_path: None,
             recognizer_path: None,
+            landmarker_path: None,
+            landmarks: true,
             recognizer_threshold: None,
             identify_threshold: None,
             workers: cores,
@@ -69,6 +75,17 @@ impl FaceEngineBuilder {
     /// An ArcFace-style recogniser with 112×112 input (for example R50, R100), by path.
     pub fn recognizer_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.recognizer_path = Some(path.into());
+        self
+    }
+    /// A 106-point landmark model (InsightFace `2d106det` layout, 192×192 input), by path.
+    pub fn landmarker_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.landmarker_path = Some(path.into());
+        self
+    }
+    /// Whether to load the 106-point landmark model (default: yes). Without it, analysis has
+    /// no dense landmarks, head pose or eye openness, and the enrolment gate cannot check them.
+    pub fn landmarks(mut self, landmarks: bool) -> Self {
+        self.landmarks = landmarks;
         self
     }
     /// The cosine similarity at or above which two faces are the same person.
@@ -140,18 +157,26 @@ impl FaceEngineBuilder {
             Some(path) => path.clone(),
             None => self.pack.path_of(&pack_model(Task::Detection)?.file),
         };
-        let (recognizer_path, config, pack_threshold, pack_identify_threshold) = match &self.recognizer_path {
-            Some(path) => (path.clone(), custom_recognizer_config(path)?, None, None),
-            None => {
-                let spec = pack_model(Task::Recognition)?;
-                let config = RecognizerConfig {
-                    model_id: ModelId(spec.name.clone()),
-                    input_mean: spec.input_mean,
-                    input_std: spec.input_std,
-                    flip: false,
-                    max_batch: 1,
-                };
-                (self.pack.path_of(&spec.file), config, spec.threshold, spec.identify_threshold)
+        let (recognizer_path, config, pack_threshold, pack_identify_threshold, quality_norm) =
+            match &self.recognizer_path {
+                Some(path) => (path.clone(), custom_recognizer_config(path)?, None, None, None),
+                None => {
+                    let spec = pack_model(Task::Recognition)?;
+                    let config = RecognizerConfig {
+                        model_id: ModelId(spec.name.clone()),
+                        input_mean: spec.input_mean,
+                        input_std: spec.input_std,
+                        flip: false,
+                        max_batch: 1,
+                    };
+                    (self.pack.path_of(&spec.file), config, spec.threshold, spec.identify_threshold, spec.quality_norm)
+                }
+            };
+        let landmarker = match (&self.landmarker_path, self.landmarks) {
+            (_, false) => None,
+            (Some(path), true) => Some((path.clone(), 0.0, 1.0)),
+            (None, true) => {
+                self.pack.model(Task::Landmarks).map(|m| (self.pack.path_of(&m.file), m.input_mean, m.input_std))
             }
         };
         let config = RecognizerConfig { flip: self.flip, max_batch: self.max_batch, ..config };
@@ -171,14 +196,25 @@ impl FaceEngineBuilder {
                     self.threads_per_worker,
                     &self.runtime,
                 )?,
+                landmarker: match &landmarker {
+                    Some((path, mean, std)) => {
+                        Some(Landmarker106::open(path, *mean, *std, self.threads_per_worker, &self.runtime)?)
+                    }
+                    None => None,
+                },
             }));
         }
+        let quality_scales = QualityScales {
+            embedding_norm: quality_norm.map(|[zero, one]| Ramp::new(zero, one)),
+            ..QualityScales::default()
+        };
         Ok(FaceEngine {
             workers,
             next_worker: AtomicUsize::new(0),
             model_id: config.model_id,
             threshold,
             identify_threshold,
+            quality_scales,
             detect: self.detect,
             limits: self.limits,
         })
@@ -207,6 +243,7 @@ fn custom_recognizer_config(path: &Path) -> Result<RecognizerConfig, Error> {
 pub(crate) struct Worker {
     pub(crate) detector: ScrfdDetector,
     pub(crate) recognizer: ArcFaceRecognizer,
+    pub(crate) landmarker: Option<Landmarker106>,
 }
 
 /// The face recognition engine: a pool of model sessions plus the settings they run with.
@@ -218,6 +255,7 @@ pub struct FaceEngine {
     model_id: ModelId,
     threshold: f32,
     identify_threshold: f32,
+    pub(crate) quality_scales: QualityScales,
     pub(crate) detect: DetectOptions,
     pub(crate) limits: DecodeLimits,
 }
@@ -230,6 +268,8 @@ pub struct Face {
     /// The aligned 112×112 crop the embedding was computed from, when asked for (enrolment
     /// keeps it so a gallery can be re-embedded).
     pub aligned: Option<RgbImage>,
+    /// Dense landmarks, head pose, eye openness and quality, when asked for.
+    pub analysis: Option<FaceAnalysis>,
 }
 
 /// The faces of one image.
@@ -320,7 +360,23 @@ impl FaceEngine {
     /// Detects, embeds and keeps the aligned crops and the image's sha256: what enrolment stores.
     pub fn faces_for_enrolment(&self, bytes: &[u8], select: FaceSelect) -> Result<ImageFaces, Error> {
         let mut worker = self.any_worker();
-        self.run_pipeline(&mut worker, bytes, select, Stages::EmbedKeepCrops, &mut StageTimes::default())
+        self.run_pipeline(&mut worker, bytes, select, Stages::ENROL, &mut StageTimes::default())
+    }
+
+    /// Detects, embeds and analyses (106 landmarks, pose, eyes, quality) the selected faces.
+    pub fn analyse_bytes(&self, bytes: &[u8], select: FaceSelect) -> Result<ImageFaces, Error> {
+        let mut worker = self.any_worker();
+        self.run_pipeline(&mut worker, bytes, select, Stages::ANALYSE, &mut StageTimes::default())
+    }
+
+    /// Whether a 106-point landmark model is loaded (pose and eye openness need it).
+    pub fn has_landmarks(&self) -> bool {
+        self.workers.first().is_some_and(|w| w.lock().unwrap_or_else(|e| e.into_inner()).landmarker.is_some())
+    }
+
+    /// How quality measures become part scores and the combined score.
+    pub fn quality_scales(&self) -> &QualityScales {
+        &self.quality_scales
     }
 
     /// Like [`FaceEngine::faces_in_bytes`], reading a file.
@@ -357,7 +413,7 @@ impl FaceEngine {
         stages: Stages,
         times: &mut StageTimes,
     ) -> Result<ImageFaces, Error> {
-        let source_sha256 = (stages == Stages::EmbedKeepCrops).then(|| sha256_hex(bytes));
+        let source_sha256 = stages.keep_crops.then(|| sha256_hex(bytes));
         let started = Instant::now();
         let image = decode_image(bytes, &self.limits)?;
         times.decode += started.elapsed();
@@ -369,9 +425,11 @@ impl FaceEngine {
         times.detect_other += started.elapsed().saturating_sub(detect_model);
         let detected = select.apply(detected, image.width(), image.height());
 
-        let mut faces: Vec<Face> =
-            detected.into_iter().map(|detection| Face { detection, embedding: None, aligned: None }).collect();
-        if stages != Stages::Detect && !faces.is_empty() {
+        let mut faces: Vec<Face> = detected
+            .into_iter()
+            .map(|detection| Face { detection, embedding: None, aligned: None, analysis: None })
+            .collect();
+        if stages.embed && !faces.is_empty() {
             let started = Instant::now();
             let crops: Vec<RgbImage> =
                 faces.iter().map(|f| align_to_arcface_112(&image, &f.detection.landmarks)).collect();
@@ -381,10 +439,25 @@ impl FaceEngine {
             let embed_model = worker.recognizer.take_model_time();
             times.embed_model += embed_model;
             times.embed_other += started.elapsed().saturating_sub(embed_model);
-            let keep = stages == Stages::EmbedKeepCrops;
             for ((face, embedding), crop) in faces.iter_mut().zip(embeddings).zip(crops) {
+                if stages.analyse {
+                    let started = Instant::now();
+                    let landmarks = match worker.landmarker.as_mut() {
+                        Some(landmarker) => Some(landmarker.landmarks(&image, &face.detection)?),
+                        None => None,
+                    };
+                    face.analysis = Some(crate::face_analysis::analyse_face(
+                        &face.detection,
+                        &crop,
+                        &embedding,
+                        landmarks,
+                        (image.width(), image.height()),
+                        &self.quality_scales,
+                    ));
+                    times.analyse += started.elapsed();
+                }
                 face.embedding = Some(embedding);
-                face.aligned = keep.then_some(crop);
+                face.aligned = stages.keep_crops.then_some(crop);
             }
         }
         times.faces += faces.len();
@@ -394,16 +467,22 @@ impl FaceEngine {
 
 /// How far the pipeline runs for an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Stages {
-    Detect,
-    Embed,
-    /// Embed, and keep the aligned crops and the image's hash.
-    EmbedKeepCrops,
+pub(crate) struct Stages {
+    pub(crate) embed: bool,
+    /// Keep the aligned crops and the image's hash (enrolment stores them).
+    pub(crate) keep_crops: bool,
+    /// 106 landmarks, pose, eyes and quality (needs `embed`).
+    pub(crate) analyse: bool,
 }
 
 impl Stages {
+    pub(crate) const DETECT: Stages = Stages { embed: false, keep_crops: false, analyse: false };
+    pub(crate) const EMBED: Stages = Stages { embed: true, keep_crops: false, analyse: false };
+    pub(crate) const ANALYSE: Stages = Stages { embed: true, keep_crops: false, analyse: true };
+    pub(crate) const ENROL: Stages = Stages { embed: true, keep_crops: true, analyse: true };
+
     pub(crate) fn from_embed(embed: bool) -> Self {
-        if embed { Stages::Embed } else { Stages::Detect }
+        if embed { Stages::EMBED } else { Stages::DETECT }
     }
 }
 
@@ -426,6 +505,12 @@ pub(crate) fn read_limited(path: &Path, max_bytes: u64) -> Result<Vec<u8>, Error
 impl StageTimes {
     /// All time spent, model time included.
     pub fn total(&self) -> Duration {
-        self.decode + self.detect_model + self.detect_other + self.align + self.embed_model + self.embed_other
+        self.decode
+            + self.detect_model
+            + self.detect_other
+            + self.align
+            + self.embed_model
+            + self.embed_other
+            + self.analyse
     }
 }

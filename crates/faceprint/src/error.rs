@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use faceprint_gallery::GalleryError;
 use faceprint_infer::InferError;
 use faceprint_vision::DecodeError;
+use faceprint_vision::analysis::QualityIssue;
 
 /// Everything the faceprint API can fail with. [`Error::code`] is stable for machines.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,8 @@ pub enum Error {
     LowDetectionScore { score: f32, min: f32 },
     #[error("face is {size:.0} px across, below the enrolment minimum {min:.0} px")]
     FaceTooSmall { size: f32, min: f32 },
+    #[error("face refused by the quality gate: {} (quality {score:.2}); force enrolment to keep it anyway", list_issues(.issues))]
+    LowQuality { issues: Vec<QualityIssue>, score: f32 },
     #[error("{count} faces have no stored crop to re-embed from (imported without one)")]
     MissingCrops { count: usize },
 }
@@ -52,6 +55,11 @@ impl Error {
             Error::LowDetectionScore { .. } => "low_detection_score",
             Error::FaceTooSmall { .. } => "face_too_small",
             Error::MissingCrops { .. } => "missing_crops",
+            Error::LowQuality { .. } => "low_quality",
         }
     }
+}
+
+fn list_issues(issues: &[QualityIssue]) -> String {
+    issues.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
 }

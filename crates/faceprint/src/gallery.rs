@@ -4,9 +4,10 @@
 use faceprint_gallery::{AddedFace, Candidate, Gallery, GalleryError, NewFace, Subject, SubjectKey};
 use faceprint_types::DetectedFace;
 use faceprint_vision::RgbImage;
+use faceprint_vision::analysis::{QualityGate, QualityReport};
 use image::ImageEncoder;
 
-use crate::{Error, FaceEngine, FaceSelect, ImageFaces};
+use crate::{Error, FaceAnalysis, FaceEngine, FaceSelect, ImageFaces};
 
 /// The smallest face enrolment accepts by default: the shorter side of the detection box, in
 /// pixels. Below about 32 px the 112×112 crop is mostly upsampling and ArcFace embeddings of
@@ -26,6 +27,9 @@ pub struct EnrolPolicy {
     pub min_detection_score: f32,
     /// Shorter side of the face box, pixels.
     pub min_face_size: f32,
+    /// Refuse blurry, dark, small, turned or eyes-closed faces (default gate); `None` forces
+    /// enrolment of whatever passes the checks above.
+    pub quality_gate: Option<QualityGate>,
 }
 
 impl Default for EnrolPolicy {
@@ -34,6 +38,7 @@ impl Default for EnrolPolicy {
             select: FaceSelect::All,
             min_detection_score: MIN_ENROL_DETECTION_SCORE,
             min_face_size: MIN_ENROL_FACE_PX,
+            quality_gate: Some(QualityGate::default()),
         }
     }
 }
@@ -44,6 +49,8 @@ pub struct Enrolled {
     pub subject: Subject,
     pub added: AddedFace,
     pub detection: DetectedFace,
+    /// The face's analysis (quality, pose, eyes) when the engine made one.
+    pub analysis: Option<FaceAnalysis>,
 }
 
 /// One face of a probe image and who it may be.
@@ -54,6 +61,8 @@ pub struct IdentifiedFace {
     pub candidates: Vec<Candidate>,
     /// The best candidate when it reaches the engine's identification threshold; `None`: unknown.
     pub matched: Option<Candidate>,
+    /// The probe face's quality, when it was analysed: a low score explains a weak match.
+    pub quality: Option<QualityReport>,
 }
 
 /// A probe face against one enrolled subject.
@@ -65,6 +74,8 @@ pub struct SubjectVerdict {
     pub similarity: Option<f32>,
     pub threshold: f32,
     pub same: bool,
+    /// The probe face's quality, when it was analysed.
+    pub quality: Option<QualityReport>,
 }
 
 /// The subject named `name` in `collection`, created (with empty metadata) if missing. Two
@@ -128,6 +139,16 @@ impl FaceEngine {
         if size < policy.min_face_size {
             return Err(Error::FaceTooSmall { size, min: policy.min_face_size });
         }
+        if let Some(gate) = &policy.quality_gate {
+            let analysis = face.analysis.as_ref().ok_or_else(|| {
+                Error::Config("the quality gate needs analysed faces (from faces_for_enrolment)".into())
+            })?;
+            let issues = gate.check(&analysis.quality, analysis.pose, analysis.eyes);
+            if !issues.is_empty() {
+                return Err(Error::LowQuality { issues, score: analysis.quality.score });
+            }
+        }
+        let analysis = face.analysis;
         let (Some(embedding), Some(crop), Some(sha)) = (face.embedding, face.aligned, faces.source_sha256) else {
             return Err(Error::Config("enrolment needs faces from faces_for_enrolment".into()));
         };
@@ -150,7 +171,7 @@ impl FaceEngine {
         let subject = ensure_subject(gallery, collection, subject)?;
         let added = gallery.add_face(collection, &SubjectKey::Id(subject.id), new_face)?;
         let subject = gallery.subject(collection, &SubjectKey::Id(subject.id))?;
-        Ok(Enrolled { subject, added, detection })
+        Ok(Enrolled { subject, added, detection, analysis })
     }
 
     /// Detects, checks and enrols the face of an encoded image.
@@ -191,7 +212,12 @@ impl FaceEngine {
             .zip(answers)
             .map(|(face, candidates)| {
                 let matched = candidates.first().filter(|best| best.similarity >= self.identify_threshold()).cloned();
-                IdentifiedFace { detection: face.detection.clone(), candidates, matched }
+                IdentifiedFace {
+                    detection: face.detection.clone(),
+                    candidates,
+                    matched,
+                    quality: face.analysis.as_ref().map(|a| a.quality),
+                }
             })
             .collect())
     }
@@ -204,7 +230,7 @@ impl FaceEngine {
         bytes: &[u8],
         k: usize,
     ) -> Result<Vec<IdentifiedFace>, Error> {
-        let faces = self.faces_in_bytes(bytes, FaceSelect::All, true)?;
+        let faces = self.analyse_bytes(bytes, FaceSelect::All)?;
         self.identify_faces(gallery, collection, &faces, k)
     }
 
@@ -219,6 +245,7 @@ impl FaceEngine {
     ) -> Result<SubjectVerdict, Error> {
         let embedding = faces.embedding(0)?;
         let detection = faces.faces[0].detection.clone();
+        let quality = faces.faces[0].analysis.as_ref().map(|a| a.quality);
         let (subject, best) = gallery.subject_similarity(collection, subject, self.model_id(), &embedding.vector)?;
         let similarity = best.map(|b| b.similarity);
         let threshold = self.threshold();
@@ -228,6 +255,7 @@ impl FaceEngine {
             similarity,
             threshold,
             same: similarity.is_some_and(|s| s >= threshold),
+            quality,
         })
     }
 

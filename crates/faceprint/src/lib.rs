@@ -22,12 +22,14 @@ mod batch;
 mod engine;
 mod error;
 pub mod eval;
+mod face_analysis;
 mod gallery;
 mod select;
 
 pub use batch::{FileOutcome, StageTimes};
 pub use engine::{Comparison, Face, FaceEngine, FaceEngineBuilder, ImageFaces};
 pub use error::Error;
+pub use face_analysis::FaceAnalysis;
 pub use faceprint_gallery::{
     AddedFace, Candidate, DEFAULT_COLLECTION, FaceId, FaceRecord, FullFace, Gallery, GalleryError, GalleryStats,
     HnswParams, IndexKind, NewFace, SqliteGallery, SqliteGalleryBuilder, Subject, SubjectId, SubjectKey,
@@ -48,9 +50,20 @@ pub mod index {
     pub use faceprint_gallery::{ExactIndex, HnswIndex, ScoredFace, VectorIndex};
 }
 
+/// Face analysis building blocks: pose conventions and solver, eye openness, quality measures,
+/// the combined score's recipe and the enrolment gate.
+pub mod analysis {
+    pub use faceprint_vision::analysis::pose::{Camera, PoseFit, REFERENCE_FACE, estimate_head_pose};
+    pub use faceprint_vision::analysis::quality::{PART_FLOOR, Part, combine};
+    pub use faceprint_vision::analysis::{
+        EYES_CLOSED_BELOW, EyeOpenness, HeadPose, PoseError, QualityGate, QualityInputs, QualityIssue, QualityParts,
+        QualityReport, QualityScales, Ramp, assess, eye_openness,
+    };
+}
+
 /// Drawing results onto images.
 pub mod draw {
-    pub use faceprint_vision::draw::{draw_faces, font, font_bytes};
+    pub use faceprint_vision::draw::{draw_axes, draw_faces, draw_label, draw_points, font, font_bytes};
 }
 
 /// Decoding images with limits, outside an engine.

@@ -147,7 +147,8 @@ impl FaceEngine {
         mut progress: impl FnMut(usize, usize),
     ) -> Result<(IdentificationReport, Vec<ProbeOutcome>), Error> {
         let total = protocol.enrol.len() + protocol.probes.len();
-        let policy = EnrolPolicy { select, ..EnrolPolicy::default() };
+        // The protocol measures recognition: every listed photo is enrolled, whatever its quality.
+        let policy = EnrolPolicy { select, quality_gate: None, ..EnrolPolicy::default() };
         let mut failures = Vec::new();
         let inputs = protocol.enrol.iter().map(|(_, p)| (p.clone(), None)).collect();
         let mut done = 0;

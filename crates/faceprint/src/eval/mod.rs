@@ -1,5 +1,6 @@
 //! Verification metrics on labelled pairs, and LFW's pair list format; identification
-//! (1:N) protocols and metrics in [`identification`].
+//! (1:N) protocols and metrics in [`identification`]; whether a quality measure predicts errors in
+//! [`quality`].
 //!
 //! A pair whose face was not found has no similarity and counts as an error at every threshold:
 //! a same-person pair is rejected, a different-person pair is (pessimistically) accepted. It is
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 use faceprint_types::Embedding;
 
 pub mod identification;
+pub mod quality;
 
 /// One labelled pair's outcome.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -1,0 +1,179 @@
+//! `faceprint analyze`: 106 landmarks, head pose, eye openness and quality of every face.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use faceprint::{Error, FaceAnalysis, FaceEngine, FaceSelect, ImageFaces};
+use serde::Serialize;
+
+use crate::cli::EngineArgs;
+use crate::commands::{build_engine, inputs};
+use crate::output::ErrorRecord;
+use crate::progress;
+
+/// `analyze --json`: `{"path", "width", "height", "faces": [{"bbox", "score", "landmarks",
+/// "landmarks106", "pose", "eyes", "quality"}]}` or `{"path", "error"}`.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum AnalyzeRecord<'a> {
+    Faces { path: String, width: u32, height: u32, faces: Vec<AnalysedRecord<'a>> },
+    Failed { path: String, error: ErrorRecord },
+}
+
+#[derive(Debug, Serialize)]
+pub struct AnalysedRecord<'a> {
+    pub bbox: faceprint::BBox,
+    pub score: f32,
+    pub landmarks: faceprint::Landmarks5,
+    #[serde(flatten)]
+    pub analysis: &'a FaceAnalysis,
+}
+
+impl<'a> AnalyzeRecord<'a> {
+    pub fn new(path: &Path, result: &'a Result<ImageFaces, Error>) -> Self {
+        let path = path.display().to_string();
+        match result {
+            Ok(image) => AnalyzeRecord::Faces {
+                path,
+                width: image.width,
+                height: image.height,
+                faces: image
+                    .faces
+                    .iter()
+                    .filter_map(|f| {
+                        Some(AnalysedRecord {
+                            bbox: f.detection.bbox,
+                            score: f.detection.score,
+                            landmarks: f.detection.landmarks,
+                            analysis: f.analysis.as_ref()?,
+                        })
+                    })
+                    .collect(),
+            },
+            Err(error) => AnalyzeRecord::Failed { path, error: ErrorRecord::from_error(error) },
+        }
+    }
+}
+
+pub fn analyze(
+    args: &EngineArgs,
+    files: Vec<PathBuf>,
+    select: FaceSelect,
+    json: bool,
+    draw: Option<PathBuf>,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let engine = build_engine(args)?;
+    let inputs = inputs(files, engine.decode_limits().max_bytes)?;
+    let several = inputs.len() > 1;
+    if let (Some(dir), true) = (&draw, several) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let stdin_bytes = draw.as_ref().and_then(|_| inputs.iter().find_map(|(_, bytes)| bytes.clone()));
+    let bar = progress::bar(inputs.len(), quiet, "analysing");
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let (mut failed, mut write_error) = (0usize, None);
+    engine.process_inputs_analysed(inputs, select, |outcome| {
+        bar.inc(1);
+        failed += usize::from(outcome.result.is_err());
+        if let (Some(target), Ok(faces)) = (&draw, &outcome.result)
+            && let Err(e) = draw_analysis(&engine, &outcome.path, stdin_bytes.as_deref(), faces, target, several)
+        {
+            bar.suspend(|| eprintln!("faceprint: could not draw {}: {e:#}", outcome.path.display()));
+        }
+        let written = if json {
+            serde_json::to_writer(&mut out, &AnalyzeRecord::new(&outcome.path, &outcome.result))
+                .map_err(std::io::Error::other)
+                .and_then(|_| writeln!(out))
+        } else {
+            write_human(&mut out, &outcome.path, &outcome.result)
+        };
+        if let Err(e) = written.and_then(|_| out.flush()) {
+            write_error.get_or_insert(e);
+        }
+    });
+    bar.finish_and_clear();
+    if let Some(e) = write_error {
+        return Err(e).context("writing output");
+    }
+    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn write_human(out: &mut impl Write, path: &Path, result: &Result<ImageFaces, Error>) -> std::io::Result<()> {
+    let image = match result {
+        Ok(image) => image,
+        Err(e) => return writeln!(out, "{}: error [{}]: {e}", path.display(), e.code()),
+    };
+    writeln!(out, "{}: {}x{}, {} face(s)", path.display(), image.width, image.height, image.faces.len())?;
+    for (i, face) in image.faces.iter().enumerate() {
+        let Some(a) = &face.analysis else { continue };
+        let b = face.detection.bbox;
+        write!(out, "  #{i} box [{:.0}, {:.0}, {:.0}, {:.0}] quality {:.2}", b.x1, b.y1, b.x2, b.y2, a.quality.score)?;
+        if let Some(p) = a.pose {
+            write!(out, " yaw {:+.0}° pitch {:+.0}° roll {:+.0}°", p.yaw, p.pitch, p.roll)?;
+        }
+        if let Some(e) = a.eyes {
+            write!(out, " eyes {:.2}/{:.2}{}", e.left, e.right, if e.closed { " closed" } else { "" })?;
+        }
+        let q = &a.quality.parts;
+        writeln!(
+            out,
+            "\n     sharpness {:.0} brightness {:.0} contrast {:.0} inter-ocular {:.0} px detection {:.2}",
+            q.sharpness.value, q.brightness.value, q.contrast.value, q.face_size.value, q.detection.value
+        )?;
+    }
+    Ok(())
+}
+
+/// Boxes, 106 landmarks, pose axes and the quality score, onto the photo.
+fn draw_analysis(
+    engine: &FaceEngine,
+    source: &Path,
+    stdin: Option<&[u8]>,
+    faces: &ImageFaces,
+    target: &Path,
+    into_dir: bool,
+) -> Result<()> {
+    let bytes = match stdin {
+        Some(bytes) if source.as_os_str() == "-" => bytes.to_vec(),
+        _ => std::fs::read(source).with_context(|| format!("reading {}", source.display()))?,
+    };
+    let mut image = engine.decode(&bytes)?;
+    let detections: Vec<_> = faces.faces.iter().map(|f| f.detection.clone()).collect();
+    faceprint::draw::draw_faces(&mut image, &detections);
+    for face in &faces.faces {
+        let Some(analysis) = &face.analysis else { continue };
+        if let Some(points) = &analysis.landmarks106 {
+            faceprint::draw::draw_points(&mut image, points, image::Rgb([255, 255, 0]));
+        }
+        if let Some(fit) = &analysis.pose_fit {
+            // Axes half a reference-face unit long from the nose tip.
+            let nose = faceprint::analysis::REFERENCE_FACE[5].1;
+            let tip = |d: [f64; 3]| fit.project([nose[0] + d[0], nose[1] + d[1], nose[2] + d[2]]);
+            if let (Some(o), Some(x), Some(y), Some(z)) =
+                (tip([0.0; 3]), tip([0.5, 0.0, 0.0]), tip([0.0, 0.5, 0.0]), tip([0.0, 0.0, -0.5]))
+            {
+                faceprint::draw::draw_axes(&mut image, o, [x, y, z]);
+            }
+        }
+        let b = face.detection.bbox;
+        let mut label = format!("q {:.2}", analysis.quality.score);
+        if let Some(p) = analysis.pose {
+            label.push_str(&format!(" y{:+.0} p{:+.0} r{:+.0}", p.yaw, p.pitch, p.roll));
+        }
+        if analysis.eyes.is_some_and(|e| e.closed) {
+            label.push_str(" eyes closed");
+        }
+        faceprint::draw::draw_label(&mut image, [b.x1, b.y2 + 2.0], &label, image::Rgb([255, 255, 0]));
+    }
+    let path = if into_dir {
+        let stem = source.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+        target.join(format!("{stem}.analysis.png"))
+    } else {
+        target.to_path_buf()
+    };
+    image.save(&path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
