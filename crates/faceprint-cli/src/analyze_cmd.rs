@@ -1,17 +1,13 @@
-//! `faceprint analyze`: 106 landmarks, head pose, eye openness and quality of every face.
+//! What `faceprint analyze` writes and draws: 106 landmarks, head pose, eye openness and quality
+//! of every face.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::path::Path;
 
-use anyhow::{Context, Result};
-use faceprint::{Error, FaceAnalysis, FaceEngine, FaceSelect, ImageFaces};
+use faceprint::{Error, FaceAnalysis, ImageFaces};
 use serde::Serialize;
 
-use crate::cli::EngineArgs;
-use crate::commands::{build_engine, inputs};
 use crate::output::ErrorRecord;
-use crate::progress;
 
 /// `analyze --json`: `{"path", "width", "height", "faces": [{"bbox", "score", "landmarks",
 /// "landmarks106", "pose", "eyes", "quality"}]}` or `{"path", "error"}`.
@@ -57,51 +53,7 @@ impl<'a> AnalyzeRecord<'a> {
     }
 }
 
-pub fn analyze(
-    args: &EngineArgs,
-    files: Vec<PathBuf>,
-    select: FaceSelect,
-    json: bool,
-    draw: Option<PathBuf>,
-    quiet: bool,
-) -> Result<ExitCode> {
-    let engine = build_engine(args)?;
-    let inputs = inputs(files, engine.decode_limits().max_bytes)?;
-    let several = inputs.len() > 1;
-    if let (Some(dir), true) = (&draw, several) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let stdin_bytes = draw.as_ref().and_then(|_| inputs.iter().find_map(|(_, bytes)| bytes.clone()));
-    let bar = progress::bar(inputs.len(), quiet, "analysing");
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let (mut failed, mut write_error) = (0usize, None);
-    engine.process_inputs_analysed(inputs, select, |outcome| {
-        bar.inc(1);
-        failed += usize::from(outcome.result.is_err());
-        if let (Some(target), Ok(faces)) = (&draw, &outcome.result)
-            && let Err(e) = draw_analysis(&engine, &outcome.path, stdin_bytes.as_deref(), faces, target, several)
-        {
-            bar.suspend(|| eprintln!("faceprint: could not draw {}: {e:#}", outcome.path.display()));
-        }
-        let written = if json {
-            serde_json::to_writer(&mut out, &AnalyzeRecord::new(&outcome.path, &outcome.result))
-                .map_err(std::io::Error::other)
-                .and_then(|_| writeln!(out))
-        } else {
-            write_human(&mut out, &outcome.path, &outcome.result)
-        };
-        if let Err(e) = written.and_then(|_| out.flush()) {
-            write_error.get_or_insert(e);
-        }
-    });
-    bar.finish_and_clear();
-    if let Some(e) = write_error {
-        return Err(e).context("writing output");
-    }
-    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
-}
-
-fn write_human(out: &mut impl Write, path: &Path, result: &Result<ImageFaces, Error>) -> std::io::Result<()> {
+pub fn write_human(out: &mut impl Write, path: &Path, result: &Result<ImageFaces, Error>) -> std::io::Result<()> {
     let image = match result {
         Ok(image) => image,
         Err(e) => return writeln!(out, "{}: error [{}]: {e}", path.display(), e.code()),
@@ -127,26 +79,12 @@ fn write_human(out: &mut impl Write, path: &Path, result: &Result<ImageFaces, Er
     Ok(())
 }
 
-/// Boxes, 106 landmarks, pose axes and the quality score, onto the photo.
-fn draw_analysis(
-    engine: &FaceEngine,
-    source: &Path,
-    stdin: Option<&[u8]>,
-    faces: &ImageFaces,
-    target: &Path,
-    into_dir: bool,
-) -> Result<()> {
-    let bytes = match stdin {
-        Some(bytes) if source.as_os_str() == "-" => bytes.to_vec(),
-        _ => std::fs::read(source).with_context(|| format!("reading {}", source.display()))?,
-    };
-    let mut image = engine.decode(&bytes)?;
-    let detections: Vec<_> = faces.faces.iter().map(|f| f.detection.clone()).collect();
-    faceprint::draw::draw_faces(&mut image, &detections);
+/// 106 landmarks, pose axes and the quality score of each analysed face, onto the photo.
+pub fn draw_analysis(image: &mut faceprint::RgbImage, faces: &ImageFaces) {
     for face in &faces.faces {
         let Some(analysis) = &face.analysis else { continue };
         if let Some(points) = &analysis.landmarks106 {
-            faceprint::draw::draw_points(&mut image, points, image::Rgb([255, 255, 0]));
+            faceprint::draw::draw_points(image, points, image::Rgb([255, 255, 0]));
         }
         if let Some(fit) = &analysis.pose_fit {
             // Axes half a reference-face unit long from the nose tip.
@@ -155,7 +93,7 @@ fn draw_analysis(
             if let (Some(o), Some(x), Some(y), Some(z)) =
                 (tip([0.0; 3]), tip([0.5, 0.0, 0.0]), tip([0.0, 0.5, 0.0]), tip([0.0, 0.0, -0.5]))
             {
-                faceprint::draw::draw_axes(&mut image, o, [x, y, z]);
+                faceprint::draw::draw_axes(image, o, [x, y, z]);
             }
         }
         let b = face.detection.bbox;
@@ -166,14 +104,6 @@ fn draw_analysis(
         if analysis.eyes.is_some_and(|e| e.closed) {
             label.push_str(" eyes closed");
         }
-        faceprint::draw::draw_label(&mut image, [b.x1, b.y2 + 2.0], &label, image::Rgb([255, 255, 0]));
+        faceprint::draw::draw_label(image, [b.x1, b.y2 + 2.0], &label, image::Rgb([255, 255, 0]));
     }
-    let path = if into_dir {
-        let stem = source.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
-        target.join(format!("{stem}.analysis.png"))
-    } else {
-        target.to_path_buf()
-    };
-    image.save(&path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
 }

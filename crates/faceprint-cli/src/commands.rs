@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use faceprint::eval::{k_fold_accuracy, pair_images, parse_lfw_pairs, roc_auc, roc_curve, score_pairs, tar_at_far};
 use faceprint::{DecodeLimits, DetectOptions, FaceEngine, FaceSelect, InputSizing, ModelPack, RuntimeOptions};
 
+use crate::analyze_cmd::AnalyzeRecord;
 use crate::cli::{BenchCommand, Cli, Command, EngineArgs, EvalCommand, ModelsCommand, ProtocolArg};
 use crate::gallery_cmd::{self, open_gallery};
 use crate::output::{CompareRecord, FileRecord};
@@ -15,13 +16,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let quiet = cli.quiet;
     match cli.command {
         Command::Detect { files, json, draw, select } => {
-            detect_or_embed(&cli.engine, files, select.into(), false, json, draw, quiet)
+            detect_or_embed(&cli.engine, files, select.into(), Work::Detect, json, draw, quiet)
         }
         Command::Embed { files, json, select } => {
-            detect_or_embed(&cli.engine, files, select.into(), true, json, None, quiet)
+            detect_or_embed(&cli.engine, files, select.into(), Work::Embed, json, None, quiet)
         }
         Command::Analyze { files, json, draw, select } => {
-            crate::analyze_cmd::analyze(&cli.engine, files, select.into(), json, draw, quiet)
+            detect_or_embed(&cli.engine, files, select.into(), Work::Analyse, json, draw, quiet)
         }
         Command::Compare { a, b, json, select } => compare(&cli.engine, &a, &b, select.into(), json),
         Command::Eval { benchmark: EvalCommand::Lfw { pairs, root, plot, json, select } } => {
@@ -147,11 +148,19 @@ pub(crate) fn inputs(files: Vec<PathBuf>, max_bytes: u64) -> Result<Vec<(PathBuf
         .collect()
 }
 
+/// How far `detect`, `embed` and `analyze` take each face.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Work {
+    Detect,
+    Embed,
+    Analyse,
+}
+
 fn detect_or_embed(
     args: &EngineArgs,
     files: Vec<PathBuf>,
     select: FaceSelect,
-    embed: bool,
+    work: Work,
     json: bool,
     draw: Option<PathBuf>,
     quiet: bool,
@@ -164,12 +173,17 @@ fn detect_or_embed(
     }
     // Standard input can be read only once: keep its bytes for drawing.
     let stdin_bytes = draw.as_ref().and_then(|_| inputs.iter().find_map(|(_, bytes)| bytes.clone()));
-    let bar = progress::bar(inputs.len(), quiet, if embed { "embedding" } else { "detecting" });
+    let label = match work {
+        Work::Detect => "detecting",
+        Work::Embed => "embedding",
+        Work::Analyse => "analysing",
+    };
+    let bar = progress::bar(inputs.len(), quiet, label);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failed = 0usize;
     let mut write_error = None;
-    engine.process_inputs(inputs, select, embed, |outcome| {
+    let on_result = |outcome: faceprint::FileOutcome| {
         bar.inc(1);
         if outcome.result.is_err() {
             failed += 1;
@@ -179,17 +193,26 @@ fn detect_or_embed(
         {
             bar.suspend(|| eprintln!("faceprint: could not draw {}: {e:#}", outcome.path.display()));
         }
-        let written = if json {
-            serde_json::to_writer(&mut out, &FileRecord::new(&outcome.path, &outcome.result))
+        let written = match (json, work) {
+            (true, Work::Analyse) => {
+                serde_json::to_writer(&mut out, &AnalyzeRecord::new(&outcome.path, &outcome.result))
+                    .map_err(std::io::Error::other)
+                    .and_then(|_| writeln!(out))
+            }
+            (true, _) => serde_json::to_writer(&mut out, &FileRecord::new(&outcome.path, &outcome.result))
                 .map_err(std::io::Error::other)
-                .and_then(|_| writeln!(out))
-        } else {
-            write_human(&mut out, &outcome.path, &outcome.result)
+                .and_then(|_| writeln!(out)),
+            (false, Work::Analyse) => crate::analyze_cmd::write_human(&mut out, &outcome.path, &outcome.result),
+            (false, _) => write_human(&mut out, &outcome.path, &outcome.result),
         };
         if let Err(e) = written.and_then(|_| out.flush()) {
             write_error.get_or_insert(e);
         }
-    });
+    };
+    match work {
+        Work::Analyse => engine.process_inputs_analysed(inputs, select, on_result),
+        _ => engine.process_inputs(inputs, select, work == Work::Embed, on_result),
+    }
     bar.finish_and_clear();
     if let Some(e) = write_error {
         return Err(e).context("writing output");
@@ -240,6 +263,7 @@ fn draw_to(
     let mut image = engine.decode(&bytes)?;
     let detections: Vec<_> = faces.faces.iter().map(|f| f.detection.clone()).collect();
     faceprint::draw::draw_faces(&mut image, &detections);
+    crate::analyze_cmd::draw_analysis(&mut image, faces);
     let path = if into_dir {
         let stem = source.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
         target.join(format!("{stem}.faces.png"))

@@ -215,6 +215,7 @@ impl FaceEngineBuilder {
             threshold,
             identify_threshold,
             quality_scales,
+            has_landmarks: landmarker.is_some(),
             detect: self.detect,
             limits: self.limits,
         })
@@ -256,6 +257,7 @@ pub struct FaceEngine {
     threshold: f32,
     identify_threshold: f32,
     pub(crate) quality_scales: QualityScales,
+    has_landmarks: bool,
     pub(crate) detect: DetectOptions,
     pub(crate) limits: DecodeLimits,
 }
@@ -371,7 +373,7 @@ impl FaceEngine {
 
     /// Whether a 106-point landmark model is loaded (pose and eye openness need it).
     pub fn has_landmarks(&self) -> bool {
-        self.workers.first().is_some_and(|w| w.lock().unwrap_or_else(|e| e.into_inner()).landmarker.is_some())
+        self.has_landmarks
     }
 
     /// How quality measures become part scores and the combined score.
