@@ -268,6 +268,26 @@ pub enum Command {
         #[command(subcommand)]
         what: BenchCommand,
     },
+    /// API keys for the HTTP server, stored (hashed) in the gallery file.
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+    /// The HTTP server: REST API, web page, /metrics, /openapi.json. Stops cleanly on SIGTERM.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Largest request body, megabytes.
+        #[arg(long, default_value_t = 20)]
+        max_body_mb: usize,
+        /// Inference requests admitted at once; more get 429.
+        #[arg(long, default_value_t = 32)]
+        queue: usize,
+        /// Per-request time limit, seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout_s: u64,
+    },
     /// Show faceprint at work on the sample photos of the default pack.
     Demo {
         /// Where to write the annotated photo.
@@ -347,6 +367,9 @@ pub enum BenchCommand {
     Pipeline(BenchArgs),
     /// Gallery search over up to millions of synthetic faceprints, side by side with FAISS.
     Search(crate::bench_search::SearchBenchArgs),
+    /// The HTTP server under load: starts `faceprint serve` on loopback, then drives /v1/compare
+    /// and /v1/identify with 1, 8, 64 and 256 concurrent clients.
+    Serve(crate::bench_serve::ServeBenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -387,6 +410,30 @@ pub enum SubjectsCommand {
     Delete {
         subject: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Prints a new key once; only its hash is stored.
+    Create {
+        #[arg(long, value_enum)]
+        scope: ScopeArg,
+        /// A note saying who or what the key is for.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// Every key (without secrets).
+    List,
+    /// Revoke a key by id; it stops working at once.
+    Revoke { id: i64 },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ScopeArg {
+    /// Detect, compare, identify, verify, list.
+    Read,
+    /// Everything read does, plus enrol, create, rename and delete.
+    Write,
 }
 
 #[derive(Debug, Subcommand)]

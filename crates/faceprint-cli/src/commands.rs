@@ -79,7 +79,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Models { action } => models(action, &cli.engine),
         Command::Bench { what: BenchCommand::Pipeline(args) } => crate::bench::run(&cli.engine, &args, quiet),
         Command::Bench { what: BenchCommand::Search(args) } => crate::bench_search::run(&cli.engine, &args),
+        Command::Bench { what: BenchCommand::Serve(args) } => crate::bench_serve::run(&args),
         Command::Demo { out } => demo(&cli.engine, &out),
+        Command::Keys { action } => crate::serve_cmd::keys(&open_gallery(&cli.gallery)?, action),
+        Command::Serve { listen, max_body_mb, queue, timeout_s } => {
+            let config = faceprint_server::ServerConfig {
+                max_body_bytes: max_body_mb << 20,
+                request_timeout: std::time::Duration::from_secs(timeout_s),
+                queue_capacity: queue,
+            };
+            let gallery = open_gallery(&cli.gallery)?;
+            crate::serve_cmd::serve(build_engine(&cli.engine)?, gallery, &listen, config)
+        }
     }
 }
 

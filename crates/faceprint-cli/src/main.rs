@@ -4,6 +4,7 @@
 mod analyze_cmd;
 mod bench;
 mod bench_search;
+mod bench_serve;
 mod cli;
 mod commands;
 mod eval_quality;
@@ -11,6 +12,7 @@ mod gallery_cmd;
 mod output;
 mod plot;
 mod progress;
+mod serve_cmd;
 mod transfer;
 
 use std::process::ExitCode;

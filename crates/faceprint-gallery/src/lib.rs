@@ -44,6 +44,7 @@ pub use model::{
     AUTO_HNSW_FROM, AddedFace, Candidate, DEFAULT_COLLECTION, FaceId, FaceRecord, FullFace, GalleryStats, HnswParams,
     IndexKind, NewFace, Subject, SubjectId, SubjectKey,
 };
+pub use sqlite::keys::{ApiKey, KeyScope};
 pub use sqlite::{SqliteGallery, SqliteGalleryBuilder};
 
 use faceprint_types::ModelId;

@@ -31,8 +31,9 @@ pub use engine::{Comparison, Face, FaceEngine, FaceEngineBuilder, ImageFaces};
 pub use error::Error;
 pub use face_analysis::FaceAnalysis;
 pub use faceprint_gallery::{
-    AddedFace, Candidate, DEFAULT_COLLECTION, FaceId, FaceRecord, FullFace, Gallery, GalleryError, GalleryStats,
-    HnswParams, IndexKind, NewFace, SqliteGallery, SqliteGalleryBuilder, Subject, SubjectId, SubjectKey,
+    AddedFace, ApiKey, Candidate, DEFAULT_COLLECTION, FaceId, FaceRecord, FullFace, Gallery, GalleryError,
+    GalleryStats, HnswParams, IndexKind, KeyScope, NewFace, SqliteGallery, SqliteGalleryBuilder, Subject, SubjectId,
+    SubjectKey,
 };
 pub use faceprint_infer::fetch::cache_home;
 pub use faceprint_infer::runtime::RuntimeSpec;

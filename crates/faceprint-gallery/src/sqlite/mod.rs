@@ -3,6 +3,7 @@
 
 mod codec;
 mod follow;
+pub(crate) mod keys;
 mod schema;
 mod store;
 

@@ -55,6 +55,17 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO collections (name, created_at) VALUES ('default', unixepoch());
     INSERT INTO meta (key, value) VALUES ('gallery_id', lower(hex(randomblob(16))));
     "#,
+    // 2: API keys for the HTTP server, stored as sha256 digests of the secret.
+    r#"
+    CREATE TABLE api_keys (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        digest TEXT NOT NULL UNIQUE,
+        scope TEXT NOT NULL CHECK (scope IN ('read', 'write')),
+        label TEXT NOT NULL DEFAULT '',
+        created_at INTEGER NOT NULL,
+        revoked INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    "#,
 ];
 
 /// The newest schema this build knows.

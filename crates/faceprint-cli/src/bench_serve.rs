@@ -1,0 +1,272 @@
+//! `faceprint bench serve`: the HTTP server under load on loopback. Starts `faceprint serve` as
+//! a child process on a fresh gallery (40 ORL subjects enrolled through the API), then for each
+//! endpoint and client count runs closed-loop clients for a fixed time: throughput, latency
+//! percentiles, status counts, and the server's resident memory sampled throughout.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct ServeBenchArgs {
+    /// The team's test data (LFW DevTest and ORL).
+    #[arg(long, default_value = "../shared/testdata")]
+    pub data: PathBuf,
+    /// Seconds per endpoint and client count.
+    #[arg(long, default_value_t = 30)]
+    pub duration: u64,
+    /// Concurrent clients, comma-separated.
+    #[arg(long, default_value = "1,8,64,256", value_delimiter = ',')]
+    pub clients: Vec<usize>,
+    /// The server's inference queue (`serve --queue`).
+    #[arg(long, default_value_t = 32)]
+    pub queue: usize,
+    /// Write the results as JSON too.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// The server child, stopped with SIGTERM when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Run {
+    endpoint: String,
+    clients: usize,
+    seconds: f64,
+    requests: usize,
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    statuses: BTreeMap<u16, usize>,
+    transport_errors: usize,
+    rss_mib_start: f64,
+    rss_mib_max: f64,
+    rss_mib_end: f64,
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+pub fn run(args: &ServeBenchArgs) -> Result<std::process::ExitCode> {
+    let orl = args.data.join("orl");
+    let lfw = args.data.join("lfw-devtest/images");
+    if !orl.is_dir() || !lfw.is_dir() {
+        bail!("{} does not hold orl/ and lfw-devtest/", args.data.display());
+    }
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("bench.db");
+    let exe = std::env::current_exe()?;
+    let output = Command::new(&exe).arg("--gallery").arg(&db).args(["keys", "create", "--scope", "write"]).output()?;
+    let key = String::from_utf8(output.stdout)?.trim().to_owned();
+    let mut child = Command::new(&exe)
+        .arg("--gallery")
+        .arg(&db)
+        .args(["serve", "--listen", "127.0.0.1:0", "--queue", &args.queue.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting faceprint serve")?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().context("server stdout")?).read_line(&mut line)?;
+    let base = line.trim().strip_prefix("faceprint listening on ").context("the server's address line")?.to_owned();
+    let server = Server { child, base };
+    let pid = server.child.id();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runs = runtime.block_on(async {
+        let client = reqwest::Client::builder().pool_max_idle_per_host(512).build()?;
+        enrol_orl(&client, &server.base, &key, &orl).await?;
+        let pair = (
+            std::fs::read(lfw.join("Abdullah_Gul/Abdullah_Gul_0013.jpg"))?,
+            std::fs::read(lfw.join("Abdullah_Gul/Abdullah_Gul_0014.jpg"))?,
+        );
+        let probe = std::fs::read(orl.join("s7/6.pgm"))?;
+        let mut runs = Vec::new();
+        for endpoint in ["compare", "identify"] {
+            for &clients in &args.clients {
+                let run = load(&client, &server.base, &key, endpoint, clients, args.duration, &pair, &probe, pid).await;
+                eprintln!(
+                    "{endpoint:>8} {clients:>4} clients: {:>7.1} req/s, p50 {:>8.1} ms, p99 {:>8.1} ms, statuses {:?}, transport errors {}, RSS {:.0} → {:.0} MiB (max {:.0})",
+                    run.per_second, run.p50_ms, run.p99_ms, run.statuses, run.transport_errors, run.rss_mib_start, run.rss_mib_end, run.rss_mib_max
+                );
+                runs.push(run);
+            }
+        }
+        anyhow::Ok(runs)
+    })?;
+    drop(server);
+    println!("| endpoint | clients | req/s | p50 ms | p99 ms | 200 | 429 | other | RSS MiB start → end (max) |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for r in &runs {
+        let ok = r.statuses.get(&200).copied().unwrap_or(0);
+        let busy = r.statuses.get(&429).copied().unwrap_or(0);
+        let other = r.requests - ok - busy;
+        println!(
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {ok} | {busy} | {other} | {:.0} → {:.0} ({:.0}) |",
+            r.endpoint, r.clients, r.per_second, r.p50_ms, r.p99_ms, r.rss_mib_start, r.rss_mib_end, r.rss_mib_max
+        );
+    }
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&runs)?)?;
+    }
+    let failed = runs.iter().any(|r| r.transport_errors > 0 || r.statuses.keys().any(|s| *s != 200 && *s != 429));
+    Ok(if failed { std::process::ExitCode::from(1) } else { std::process::ExitCode::SUCCESS })
+}
+
+async fn enrol_orl(client: &reqwest::Client, base: &str, key: &str, orl: &std::path::Path) -> Result<()> {
+    for subject in 1..=40 {
+        let created: serde_json::Value = client
+            .post(format!("{base}/v1/collections/default/subjects"))
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .body(serde_json::json!({ "name": format!("s{subject}") }).to_string())
+            .send()
+            .await?
+            .error_for_status()?
+            .json_value()
+            .await?;
+        let photo = std::fs::read(orl.join(format!("s{subject}/1.pgm")))?;
+        client
+            .post(format!("{base}/v1/collections/default/subjects/{}/faces?force=true", created["id"]))
+            .bearer_auth(key)
+            .body(photo)
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+    Ok(())
+}
+
+/// Reads a JSON body without reqwest's `json` feature.
+trait JsonValue {
+    async fn json_value(self) -> Result<serde_json::Value>;
+}
+
+impl JsonValue for reqwest::Response {
+    async fn json_value(self) -> Result<serde_json::Value> {
+        Ok(serde_json::from_slice(&self.bytes().await?)?)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn load(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    endpoint: &str,
+    clients: usize,
+    seconds: u64,
+    pair: &(Vec<u8>, Vec<u8>),
+    probe: &[u8],
+    pid: u32,
+) -> Run {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let statuses = Arc::new(Mutex::new(BTreeMap::<u16, usize>::new()));
+    let transport_errors = Arc::new(Mutex::new(0usize));
+    let rss_start = rss_kib(pid).unwrap_or(0);
+    let sampler = {
+        let done = deadline;
+        tokio::spawn(async move {
+            let mut max = 0;
+            while Instant::now() < done {
+                max = max.max(rss_kib(pid).unwrap_or(0));
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            max
+        })
+    };
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let (client, key, latencies, statuses, errors) =
+                (client.clone(), key.to_owned(), latencies.clone(), statuses.clone(), transport_errors.clone());
+            let url = format!("{base}/v1/{endpoint}");
+            let (a, b, probe, endpoint) = (pair.0.clone(), pair.1.clone(), probe.to_vec(), endpoint.to_owned());
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    let request = client.post(&url).bearer_auth(&key);
+                    let request = if endpoint == "compare" {
+                        let form = reqwest::multipart::Form::new()
+                            .part("image1", reqwest::multipart::Part::bytes(a.clone()).file_name("a.jpg"))
+                            .part("image2", reqwest::multipart::Part::bytes(b.clone()).file_name("b.jpg"));
+                        request.multipart(form)
+                    } else {
+                        request.body(probe.clone())
+                    };
+                    let sent = Instant::now();
+                    match request.send().await {
+                        Ok(response) => {
+                            let status = response.status().as_u16();
+                            let retry_after = response
+                                .headers()
+                                .get("retry-after")
+                                .and_then(|v| v.to_str().ok())
+                                .and_then(|v| v.parse::<u64>().ok());
+                            let _ = response.bytes().await;
+                            if status == 429 {
+                                // A well-behaved client waits as long as Retry-After says.
+                                tokio::time::sleep(Duration::from_secs(retry_after.unwrap_or(1))).await;
+                            } else {
+                                latencies.lock().unwrap().push(sent.elapsed().as_secs_f64() * 1000.0);
+                            }
+                            *statuses.lock().unwrap().entry(status).or_insert(0) += 1;
+                        }
+                        Err(_) => *errors.lock().unwrap() += 1,
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        let _ = task.await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let rss_max = sampler.await.unwrap_or(0);
+    let mut latencies = latencies.lock().unwrap().clone();
+    latencies.sort_by(f64::total_cmp);
+    let statuses = statuses.lock().unwrap().clone();
+    let ok = statuses.get(&200).copied().unwrap_or(0);
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    Run {
+        endpoint: endpoint.to_owned(),
+        clients,
+        seconds: elapsed,
+        requests: statuses.values().sum(),
+        per_second: ok as f64 / elapsed,
+        p50_ms: percentile(&latencies, 0.5),
+        p99_ms: percentile(&latencies, 0.99),
+        statuses,
+        transport_errors: *transport_errors.lock().unwrap(),
+        rss_mib_start: mib(rss_start),
+        rss_mib_max: mib(rss_max.max(rss_start)),
+        rss_mib_end: mib(rss_kib(pid).unwrap_or(0)),
+    }
+}

@@ -1,0 +1,155 @@
+//! API keys for the HTTP server, kept in the gallery file they open. Only a sha256 digest of
+//! each secret is stored: the secret is 256 random bits, so a fast hash is enough (no password
+//! stretching needed) and a stolen gallery file gives no usable key.
+
+use rusqlite::OptionalExtension;
+use serde::Serialize;
+use sha2::Digest;
+
+use super::SqliteGallery;
+use crate::{GalleryError, Result};
+
+/// What a key may do. `Write` includes `Read`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyScope {
+    Read,
+    Write,
+}
+
+impl KeyScope {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            KeyScope::Read => "read",
+            KeyScope::Write => "write",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<KeyScope> {
+        match text {
+            "read" => Some(KeyScope::Read),
+            "write" => Some(KeyScope::Write),
+            _ => None,
+        }
+    }
+
+    /// Whether a key of this scope may do what `needed` allows.
+    pub fn allows(&self, needed: KeyScope) -> bool {
+        *self >= needed
+    }
+}
+
+/// A stored key, without its secret.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApiKey {
+    pub id: i64,
+    pub scope: KeyScope,
+    pub label: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub revoked: bool,
+}
+
+/// Secrets look like `fp_` and 64 hex digits, so they are recognisable in logs and configs.
+const PREFIX: &str = "fp_";
+
+fn digest(secret: &str) -> String {
+    sha2::Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKey> {
+    let scope: String = row.get(1)?;
+    Ok(ApiKey {
+        id: row.get(0)?,
+        scope: KeyScope::parse(&scope).unwrap_or(KeyScope::Read),
+        label: row.get(2)?,
+        created_at: row.get(3)?,
+        revoked: row.get::<_, i64>(4)? != 0,
+    })
+}
+
+impl SqliteGallery {
+    /// Creates a key and returns it with its secret, which is shown this once and never stored.
+    pub fn create_api_key(&self, scope: KeyScope, label: &str) -> Result<(ApiKey, String)> {
+        let mut connection = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = connection.transaction()?;
+        // SQLite's randomness comes from the operating system's generator (ChaCha20 seeded
+        // from /dev/urandom).
+        let random: String = tx.query_row("SELECT lower(hex(randomblob(32)))", [], |r| r.get(0))?;
+        let secret = format!("{PREFIX}{random}");
+        tx.execute(
+            "INSERT INTO api_keys (digest, scope, label, created_at) VALUES (?1, ?2, ?3, unixepoch())",
+            (digest(&secret), scope.as_str(), label),
+        )?;
+        let id = tx.last_insert_rowid();
+        let key = tx.query_row(
+            "SELECT id, scope, label, created_at, revoked FROM api_keys WHERE id = ?1",
+            [id],
+            key_from_row,
+        )?;
+        tx.commit()?;
+        Ok((key, secret))
+    }
+
+    /// The scope of a live key with this secret; `None` for an unknown or revoked one.
+    pub fn api_key_scope(&self, secret: &str) -> Result<Option<KeyScope>> {
+        if !secret.starts_with(PREFIX) {
+            return Ok(None);
+        }
+        let reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        let scope: Option<String> = reader
+            .prepare_cached("SELECT scope FROM api_keys WHERE digest = ?1 AND revoked = 0")?
+            .query_row([digest(secret)], |r| r.get(0))
+            .optional()?;
+        Ok(scope.as_deref().and_then(KeyScope::parse))
+    }
+
+    /// Every key, revoked ones included, oldest first.
+    pub fn api_keys(&self) -> Result<Vec<ApiKey>> {
+        let reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        let mut statement = reader.prepare("SELECT id, scope, label, created_at, revoked FROM api_keys ORDER BY id")?;
+        let keys = statement.query_map([], key_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(keys)
+    }
+
+    /// Revokes key `id`; its secret stops working at once, in every process.
+    pub fn revoke_api_key(&self, id: i64) -> Result<()> {
+        let connection = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        match connection.execute("UPDATE api_keys SET revoked = 1 WHERE id = ?1", [id])? {
+            0 => Err(GalleryError::Invalid(format!("no API key {id}"))),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_works_until_revoked_and_only_its_digest_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.db");
+        let gallery = SqliteGallery::open(&path).unwrap();
+        let (key, secret) = gallery.create_api_key(KeyScope::Write, "ci").unwrap();
+        assert!(secret.starts_with("fp_") && secret.len() == 67);
+        assert_eq!(gallery.api_key_scope(&secret).unwrap(), Some(KeyScope::Write));
+        assert_eq!(gallery.api_key_scope("fp_0000").unwrap(), None);
+        assert_eq!(gallery.api_key_scope("").unwrap(), None);
+        let (_, other) = gallery.create_api_key(KeyScope::Read, "").unwrap();
+        assert_ne!(other, secret);
+        assert_eq!(gallery.api_key_scope(&other).unwrap(), Some(KeyScope::Read));
+        // Another instance (another process) sees the key and its revocation.
+        let second = SqliteGallery::open(&path).unwrap();
+        assert_eq!(second.api_key_scope(&secret).unwrap(), Some(KeyScope::Write));
+        gallery.revoke_api_key(key.id).unwrap();
+        assert_eq!(second.api_key_scope(&secret).unwrap(), None);
+        assert!(gallery.revoke_api_key(999).is_err());
+        for file in [path.clone(), dir.path().join("g.db-wal")] {
+            let bytes = std::fs::read(&file).unwrap_or_default();
+            assert!(!String::from_utf8_lossy(&bytes).contains(&secret[3..]), "the secret itself is never written");
+        }
+        assert_eq!(gallery.api_keys().unwrap().len(), 2);
+        assert!(KeyScope::Write.allows(KeyScope::Read) && !KeyScope::Read.allows(KeyScope::Write));
+    }
+}

@@ -1,0 +1,127 @@
+//! Stateless engine endpoints: detect, embed, compare, analyze.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{Query, Request, State};
+use faceprint::{FaceSelect, ImageFaces};
+
+use super::schema::{AnalyzeOut, CompareOut, FaceOut, ImageOut, SelectQuery, parse_select};
+use crate::images::read_images;
+use crate::{ApiError, AppState};
+
+/// Runs `work` on the inference pool, timing it and tracking the queue.
+pub(crate) async fn infer<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce() -> Result<T, faceprint::Error> + Send + 'static,
+) -> Result<T, ApiError> {
+    let metrics = state.metrics.clone();
+    let result = state
+        .pool
+        .run(move || {
+            let started = Instant::now();
+            let result = work();
+            metrics.inference.observe(started.elapsed().as_secs_f64());
+            result
+        })
+        .await;
+    state.metrics.queue_depth.set(state.pool.depth() as i64);
+    if matches!(result, Err(ApiError::QueueFull)) {
+        state.metrics.queue_rejections.inc();
+    }
+    Ok(result??)
+}
+
+fn image_out(faces: &ImageFaces) -> ImageOut {
+    ImageOut {
+        width: faces.width,
+        height: faces.height,
+        faces: faces.faces.iter().map(|f| FaceOut::new(&f.detection, Some(f))).collect(),
+    }
+}
+
+async fn one_image(state: &AppState, request: Request) -> Result<Vec<u8>, ApiError> {
+    let mut images = read_images(request, &["image"], state.config.max_body_bytes).await?;
+    Ok(images.remove(0))
+}
+
+/// Every face: box, score, 5 landmarks.
+#[utoipa::path(post, path = "/v1/detect", tag = "engine", params(SelectQuery),
+    request_body(content = Vec<u8>, description = "multipart field `image`, a raw image body, or JSON {\"image\": base64}", content_type = "image/jpeg"),
+    responses((status = 200, body = ImageOut), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
+pub async fn detect(
+    State(state): State<AppState>,
+    Query(query): Query<SelectQuery>,
+    request: Request,
+) -> Result<Json<ImageOut>, ApiError> {
+    let select = parse_select(query.select.as_deref(), FaceSelect::All)?;
+    let bytes = one_image(&state, request).await?;
+    let engine = state.engine.clone();
+    let faces = infer(&state, move || engine.faces_in_bytes(&bytes, select, false)).await?;
+    Ok(Json(image_out(&faces)))
+}
+
+/// Every face with its faceprint.
+#[utoipa::path(post, path = "/v1/embed", tag = "engine", params(SelectQuery),
+    request_body(content = Vec<u8>, description = "as /v1/detect", content_type = "image/jpeg"),
+    responses((status = 200, body = ImageOut), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
+pub async fn embed(
+    State(state): State<AppState>,
+    Query(query): Query<SelectQuery>,
+    request: Request,
+) -> Result<Json<ImageOut>, ApiError> {
+    let select = parse_select(query.select.as_deref(), FaceSelect::All)?;
+    let bytes = one_image(&state, request).await?;
+    let engine = state.engine.clone();
+    let faces = infer(&state, move || engine.faces_in_bytes(&bytes, select, true)).await?;
+    Ok(Json(image_out(&faces)))
+}
+
+/// Are the faces of `image1` and `image2` the same person?
+#[utoipa::path(post, path = "/v1/compare", tag = "engine", params(SelectQuery),
+    request_body(content = Vec<u8>, description = "multipart fields `image1` and `image2`, or JSON {\"image1\": base64, \"image2\": base64}", content_type = "multipart/form-data"),
+    responses((status = 200, body = CompareOut), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
+pub async fn compare(
+    State(state): State<AppState>,
+    Query(query): Query<SelectQuery>,
+    request: Request,
+) -> Result<Json<CompareOut>, ApiError> {
+    let select = parse_select(query.select.as_deref(), FaceSelect::Largest)?;
+    let images = read_images(request, &["image1", "image2"], state.config.max_body_bytes).await?;
+    let engine = state.engine.clone();
+    let verdict = infer(&state, move || {
+        let a = engine.faces_in_bytes(&images[0], select, true)?;
+        let b = engine.faces_in_bytes(&images[1], select, true)?;
+        engine.compare(a.embedding(0)?, b.embedding(0)?)
+    })
+    .await?;
+    Ok(Json(CompareOut { similarity: verdict.similarity, threshold: verdict.threshold, same: verdict.same }))
+}
+
+/// Every face's 106 landmarks, head pose, eye openness and quality.
+#[utoipa::path(post, path = "/v1/analyze", tag = "engine", params(SelectQuery),
+    request_body(content = Vec<u8>, description = "as /v1/detect", content_type = "image/jpeg"),
+    responses((status = 200, body = AnalyzeOut), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
+pub async fn analyze(
+    State(state): State<AppState>,
+    Query(query): Query<SelectQuery>,
+    request: Request,
+) -> Result<Json<AnalyzeOut>, ApiError> {
+    let select = parse_select(query.select.as_deref(), FaceSelect::All)?;
+    let bytes = one_image(&state, request).await?;
+    let engine = state.engine.clone();
+    let faces = infer(&state, move || engine.analyse_bytes(&bytes, select)).await?;
+    let mut out = Vec::with_capacity(faces.faces.len());
+    for face in &faces.faces {
+        let mut value =
+            serde_json::to_value(FaceOut::new(&face.detection, None)).map_err(|e| ApiError::Internal(e.to_string()))?;
+        if let (Some(analysis), Some(object)) = (&face.analysis, value.as_object_mut()) {
+            let analysis = serde_json::to_value(analysis).map_err(|e| ApiError::Internal(e.to_string()))?;
+            if let Some(fields) = analysis.as_object() {
+                object.extend(fields.clone());
+            }
+        }
+        out.push(value);
+    }
+    Ok(Json(AnalyzeOut { width: faces.width, height: faces.height, faces: out }))
+}

@@ -1,0 +1,59 @@
+//! The routes, and which scope each needs. Authorisation runs as a route layer, before any
+//! extractor, so a request with the wrong scope gets 403 even for a subject that does not exist.
+
+pub(crate) mod engine;
+pub(crate) mod gallery;
+pub(crate) mod schema;
+pub(crate) mod system;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{delete, get, post};
+
+use crate::{ApiError, AppState, auth, metrics};
+
+pub fn router(state: AppState) -> Router {
+    let read = Router::new()
+        .route("/v1/detect", post(engine::detect))
+        .route("/v1/embed", post(engine::embed))
+        .route("/v1/compare", post(engine::compare))
+        .route("/v1/analyze", post(engine::analyze))
+        .route("/v1/verify", post(gallery::verify))
+        .route("/v1/identify", post(gallery::identify))
+        .route("/v1/collections/{collection}/subjects", get(gallery::list_subjects))
+        .route("/v1/collections/{collection}/subjects/{id}", get(gallery::get_subject))
+        .route("/metrics", get(system::metrics))
+        .route("/openapi.json", get(system::openapi))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_read));
+    let write = Router::new()
+        .route("/v1/collections/{collection}/subjects", post(gallery::create_subject))
+        .route(
+            "/v1/collections/{collection}/subjects/{id}",
+            axum::routing::patch(gallery::update_subject).delete(gallery::delete_subject),
+        )
+        .route("/v1/collections/{collection}/subjects/{id}/faces", post(gallery::enrol))
+        .route("/v1/collections/{collection}/faces/{id}", delete(gallery::delete_face))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_write));
+    let open = Router::new()
+        .route("/healthz", get(system::healthz))
+        .route("/readyz", get(system::readyz))
+        .route("/", get(system::page))
+        .route("/static/app.js", get(system::page_script))
+        .route("/docs", get(system::docs));
+    let timeout = state.config.request_timeout;
+    Router::new()
+        .merge(read)
+        .merge(write)
+        .merge(open)
+        .fallback(|| async { ApiError::NoRoute })
+        .layer(from_fn(move |request, next: axum::middleware::Next| async move {
+            match tokio::time::timeout(timeout, next.run(request)).await {
+                Ok(response) => response,
+                Err(_) => axum::response::IntoResponse::into_response(ApiError::Timeout { seconds: timeout.as_secs() }),
+            }
+        }))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(from_fn_with_state(state.clone(), metrics::observe))
+        .with_state(state)
+}

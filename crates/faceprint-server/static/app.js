@@ -1,0 +1,135 @@
+// faceprint's web page: detect, enrol, identify and manage subjects through the REST API.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let photo = null; // { file, image }
+let lastFaces = [];
+let labels = [];
+
+function key() { return localStorage.getItem("faceprint-key") || ""; }
+
+function status(text, isError) {
+  $("status").textContent = text;
+  $("status").className = isError ? "error" : "";
+}
+
+async function api(method, path, body, contentType) {
+  const headers = { Authorization: "Bearer " + key() };
+  if (contentType) headers["Content-Type"] = contentType;
+  const response = await fetch(path, { method, headers, body });
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch (e) { data = { error: { code: "bad_response", message: text } }; }
+  if (!response.ok) {
+    const error = (data && data.error) || { code: String(response.status), message: response.statusText };
+    const reasons = error.reasons ? " (" + error.reasons.join(", ") + ")" : "";
+    throw new Error(error.code + ": " + error.message + reasons);
+  }
+  return data;
+}
+
+function draw() {
+  const canvas = $("canvas");
+  const ctx = canvas.getContext("2d");
+  if (!photo) return;
+  canvas.width = photo.image.naturalWidth;
+  canvas.height = photo.image.naturalHeight;
+  ctx.drawImage(photo.image, 0, 0);
+  const unit = Math.max(1, Math.max(canvas.width, canvas.height) / 400);
+  ctx.lineWidth = 2 * unit;
+  ctx.font = Math.round(12 * unit) + "px sans-serif";
+  lastFaces.forEach((face, i) => {
+    const [x1, y1, x2, y2] = face.bbox;
+    ctx.strokeStyle = "#00ff00";
+    ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+    ctx.fillStyle = "#ff0000";
+    face.landmarks.forEach(([x, y]) => { ctx.beginPath(); ctx.arc(x, y, 2 * unit, 0, 2 * Math.PI); ctx.fill(); });
+    ctx.fillStyle = "#00ff00";
+    ctx.fillText((labels[i] || face.score.toFixed(2)), x1, Math.max(12 * unit, y1 - 3 * unit));
+  });
+}
+
+async function detect() {
+  if (!photo) return;
+  status("detecting…");
+  try {
+    const result = await api("POST", "/v1/detect", photo.file, photo.file.type || "application/octet-stream");
+    lastFaces = result.faces;
+    labels = [];
+    draw();
+    $("faces").textContent = result.faces.length + " face(s) in " + result.width + "×" + result.height;
+    status("");
+  } catch (e) { status(e.message, true); }
+}
+
+function load(file) {
+  const image = new Image();
+  image.onload = () => { photo = { file, image }; lastFaces = []; labels = []; draw(); detect(); };
+  image.onerror = () => status("the browser cannot show this file as an image", true);
+  image.src = URL.createObjectURL(file);
+}
+
+async function subjectId(name) {
+  const subjects = await api("GET", "/v1/collections/default/subjects");
+  const found = subjects.find((s) => s.name === name);
+  if (found) return found.id;
+  const created = await api("POST", "/v1/collections/default/subjects", JSON.stringify({ name, metadata: {} }), "application/json");
+  return created.id;
+}
+
+async function enrol() {
+  const name = $("subject").value.trim();
+  if (!photo || !name) { status("pick a photo and type a subject name", true); return; }
+  status("enrolling…");
+  try {
+    const id = await subjectId(name);
+    const result = await api("POST", "/v1/collections/default/subjects/" + id + "/faces?select=largest", photo.file, photo.file.type || "application/octet-stream");
+    status((result.duplicate ? "already enrolled as face " : "enrolled face ") + result.face_id + " for " + name);
+    await refresh();
+  } catch (e) { status(e.message, true); }
+}
+
+async function identify() {
+  if (!photo) { status("pick a photo first", true); return; }
+  status("identifying…");
+  try {
+    const result = await api("POST", "/v1/identify", photo.file, photo.file.type || "application/octet-stream");
+    lastFaces = result.faces.map((f) => ({ bbox: f.bbox, score: f.score, landmarks: [] }));
+    labels = result.faces.map((f) => f.match ? f.match + " " + f.candidates[0].similarity.toFixed(2) : "unknown");
+    draw();
+    $("faces").textContent = labels.join(", ") || "no face";
+    status("");
+  } catch (e) { status(e.message, true); }
+}
+
+async function refresh() {
+  try {
+    const subjects = await api("GET", "/v1/collections/default/subjects");
+    const body = $("subjects");
+    body.innerHTML = "";
+    subjects.forEach((s) => {
+      const row = document.createElement("tr");
+      row.innerHTML = "<td></td><td></td><td></td><td><button>Delete</button></td>";
+      row.children[0].textContent = s.id;
+      row.children[1].textContent = s.name;
+      row.children[2].textContent = s.faces;
+      row.querySelector("button").onclick = async () => {
+        try { await api("DELETE", "/v1/collections/default/subjects/" + s.id); status("deleted " + s.name); refresh(); }
+        catch (e) { status(e.message, true); }
+      };
+      body.appendChild(row);
+    });
+  } catch (e) { status(e.message, true); }
+}
+
+$("key").value = key();
+$("save-key").onclick = () => { localStorage.setItem("faceprint-key", $("key").value.trim()); status("key saved"); refresh(); };
+$("file").onchange = (e) => { if (e.target.files[0]) load(e.target.files[0]); };
+const drop = $("drop");
+drop.ondragover = (e) => { e.preventDefault(); drop.classList.add("over"); };
+drop.ondragleave = () => drop.classList.remove("over");
+drop.ondrop = (e) => { e.preventDefault(); drop.classList.remove("over"); if (e.dataTransfer.files[0]) load(e.dataTransfer.files[0]); };
+$("enrol").onclick = enrol;
+$("identify").onclick = identify;
+$("refresh").onclick = refresh;
+if (key()) refresh();
