@@ -340,3 +340,24 @@ fn png_claiming(width: u32, height: u32) -> Vec<u8> {
     png[29..33].copy_from_slice(&crc.to_be_bytes());
     png
 }
+
+#[tokio::test]
+async fn a_gallery_of_another_model_answers_409_model_mismatch() {
+    let app = App::new();
+    let subject = faceprint::Gallery::create_subject(app.gallery.as_ref(), "default", "x", json!({})).unwrap();
+    let mut vector = vec![0.0f32; 512];
+    vector[0] = 1.0;
+    let face = faceprint::NewFace {
+        model: faceprint::ModelId("another-model".into()),
+        embedding: vector,
+        detection_score: 0.9,
+        bbox: faceprint::BBox::new(0.0, 0.0, 10.0, 10.0),
+        image_sha256: "0".repeat(64),
+        crop_png: None,
+    };
+    faceprint::Gallery::add_face(app.gallery.as_ref(), "default", &faceprint::SubjectKey::Id(subject.id), face)
+        .unwrap();
+    let (status, body) =
+        app.send(Method::POST, "/v1/identify", Some(&app.read), Body::from(photo()), Some("image/jpeg")).await;
+    assert_eq!((status, common::code(&body)), (StatusCode::CONFLICT, "model_mismatch".to_owned()));
+}

@@ -104,15 +104,15 @@ pub async fn create_subject(
     Path(collection): Path<String>,
     body: Result<Json<NewSubjectIn>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<SubjectOut>), ApiError> {
-    let Json(body) = body.map_err(json_error)?;
+    let Json(body) = body.map_err(|e| json_error(e, state.config.max_body_bytes))?;
     let gallery = state.gallery.clone();
     let subject = blocking(move || gallery.create_subject(&collection, &body.name, body.metadata)).await??;
     Ok((StatusCode::CREATED, Json(subject.into())))
 }
 
-fn json_error(rejection: axum::extract::rejection::JsonRejection) -> ApiError {
+fn json_error(rejection: axum::extract::rejection::JsonRejection, limit: usize) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::BodyTooLarge { limit: 0 };
+        return ApiError::BodyTooLarge { limit };
     }
     ApiError::bad_request("bad_json", rejection.body_text())
 }
@@ -151,7 +151,7 @@ pub async fn update_subject(
     Path((collection, id)): Path<(String, i64)>,
     body: Result<Json<PatchSubjectIn>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<SubjectOut>, ApiError> {
-    let Json(body) = body.map_err(json_error)?;
+    let Json(body) = body.map_err(|e| json_error(e, state.config.max_body_bytes))?;
     if body.name.is_none() && body.metadata.is_none() {
         return Err(ApiError::bad_request("bad_json", "give a name, metadata or both"));
     }
