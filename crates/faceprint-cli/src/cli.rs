@@ -31,6 +31,13 @@ pub struct EngineArgs {
     /// An ArcFace recogniser with 112x112 input (.onnx) instead of the default pack's.
     #[arg(long, global = true, env = "FACEPRINT_RECOGNIZER")]
     pub recognizer: Option<PathBuf>,
+    /// A 106-point landmark model (InsightFace 2d106det layout) instead of the default pack's.
+    #[arg(long, global = true, env = "FACEPRINT_LANDMARKER")]
+    pub landmarker: Option<PathBuf>,
+    /// No 106-point landmark model: analysis then has no dense landmarks, pose or eye openness,
+    /// and the enrolment gate does not check them.
+    #[arg(long, global = true)]
+    pub no_landmarks: bool,
     /// Similarity threshold for "same person" (default: the model's, from the manifest).
     #[arg(long, global = true)]
     pub threshold: Option<f32>,

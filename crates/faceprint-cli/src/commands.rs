@@ -131,6 +131,10 @@ pub fn build_engine(args: &EngineArgs) -> Result<FaceEngine> {
     if let Some(path) = &args.recognizer {
         builder = builder.recognizer_path(path);
     }
+    if let Some(path) = &args.landmarker {
+        builder = builder.landmarker_path(path);
+    }
+    builder = builder.landmarks(!args.no_landmarks);
     if let Some(threshold) = args.threshold {
         builder = builder.recognizer_threshold(threshold);
     }

@@ -283,3 +283,12 @@ fn eval_quality_shows_the_combined_score_lowers_false_rejections() {
     assert!(combined["area"].as_f64().unwrap() < report["flat_area"].as_f64().unwrap() * 0.75);
     assert!(image::open(&plot).is_ok());
 }
+
+#[test]
+fn without_the_landmark_model_analysis_still_scores_quality() {
+    let output = faceprint(&["--no-landmarks", "analyze", "--json", s(&lfw("Donald_Regan", 1))]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let face = &json_lines(&output)[0]["faces"][0];
+    assert!(face["landmarks106"].is_null() && face["pose"].is_null() && face["eyes"].is_null(), "{face}");
+    assert!(face["quality"]["score"].as_f64().is_some_and(|q| q > 0.0), "{face}");
+}

@@ -145,7 +145,9 @@ impl FaceEngineBuilder {
         if [self.recognizer_threshold, self.identify_threshold].iter().flatten().any(|t| !(-1.0..=1.0).contains(t)) {
             return Err(Error::Config("a cosine similarity threshold must lie in [-1, 1]".into()));
         }
-        if self.detector_path.is_none() || self.recognizer_path.is_none() {
+        // Fetched when any model comes from the pack: the landmark model too, unless turned off.
+        let landmarks_from_pack = self.landmarks && self.landmarker_path.is_none();
+        if self.detector_path.is_none() || self.recognizer_path.is_none() || landmarks_from_pack {
             self.pack.ensure_fetched()?;
         }
         let pack_model = |task: Task| {
