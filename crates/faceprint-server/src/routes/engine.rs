@@ -54,10 +54,20 @@ pub async fn detect(
     Query(query): Query<SelectQuery>,
     request: Request,
 ) -> Result<Json<ImageOut>, ApiError> {
+    faces_of(state, query, request, false).await
+}
+
+/// `/v1/detect` and `/v1/embed`: the faces of one image, with or without embeddings.
+async fn faces_of(
+    state: AppState,
+    query: SelectQuery,
+    request: Request,
+    embed: bool,
+) -> Result<Json<ImageOut>, ApiError> {
     let select = parse_select(query.select.as_deref(), FaceSelect::All)?;
     let bytes = one_image(&state, request).await?;
     let engine = state.engine.clone();
-    let faces = infer(&state, move || engine.faces_in_bytes(&bytes, select, false)).await?;
+    let faces = infer(&state, move || engine.faces_in_bytes(&bytes, select, embed)).await?;
     Ok(Json(image_out(&faces)))
 }
 
@@ -70,11 +80,7 @@ pub async fn embed(
     Query(query): Query<SelectQuery>,
     request: Request,
 ) -> Result<Json<ImageOut>, ApiError> {
-    let select = parse_select(query.select.as_deref(), FaceSelect::All)?;
-    let bytes = one_image(&state, request).await?;
-    let engine = state.engine.clone();
-    let faces = infer(&state, move || engine.faces_in_bytes(&bytes, select, true)).await?;
-    Ok(Json(image_out(&faces)))
+    faces_of(state, query, request, true).await
 }
 
 /// Are the faces of `image1` and `image2` the same person?
