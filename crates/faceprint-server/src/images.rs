@@ -51,6 +51,12 @@ pub async fn read_images(request: Request, names: &[&str], limit: usize) -> Resu
     Ok(vec![body.to_vec()])
 }
 
+/// The one image of a request (multipart field or JSON key `image`, or the raw body).
+pub async fn read_image(request: Request, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let mut images = read_images(request, &["image"], limit).await?;
+    Ok(images.swap_remove(0))
+}
+
 fn collect(found: Vec<Option<Vec<u8>>>, names: &[&str]) -> Result<Vec<Vec<u8>>, ApiError> {
     found
         .into_iter()

@@ -6,8 +6,8 @@ use axum::Json;
 use axum::extract::{Query, Request, State};
 use faceprint::{FaceSelect, ImageFaces};
 
-use super::schema::{AnalyzeOut, CompareOut, FaceOut, ImageOut, SelectQuery, parse_select};
-use crate::images::read_images;
+use super::schema::{AnalysedFaceOut, AnalyzeOut, CompareOut, FaceOut, ImageOut, SelectQuery, parse_select};
+use crate::images::{read_image, read_images};
 use crate::{ApiError, AppState};
 
 /// Runs `work` on the inference pool, timing it and tracking the queue.
@@ -36,13 +36,8 @@ fn image_out(faces: &ImageFaces) -> ImageOut {
     ImageOut {
         width: faces.width,
         height: faces.height,
-        faces: faces.faces.iter().map(|f| FaceOut::new(&f.detection, Some(f))).collect(),
+        faces: faces.faces.iter().map(|f| FaceOut::new(&f.detection, f.embedding.as_ref())).collect(),
     }
-}
-
-async fn one_image(state: &AppState, request: Request) -> Result<Vec<u8>, ApiError> {
-    let mut images = read_images(request, &["image"], state.config.max_body_bytes).await?;
-    Ok(images.remove(0))
 }
 
 /// Every face: box, score, 5 landmarks.
@@ -65,7 +60,7 @@ async fn faces_of(
     embed: bool,
 ) -> Result<Json<ImageOut>, ApiError> {
     let select = parse_select(query.select.as_deref(), FaceSelect::All)?;
-    let bytes = one_image(&state, request).await?;
+    let bytes = read_image(request, state.config.max_body_bytes).await?;
     let engine = state.engine.clone();
     let faces = infer(&state, move || engine.faces_in_bytes(&bytes, select, embed)).await?;
     Ok(Json(image_out(&faces)))
@@ -114,20 +109,14 @@ pub async fn analyze(
     request: Request,
 ) -> Result<Json<AnalyzeOut>, ApiError> {
     let select = parse_select(query.select.as_deref(), FaceSelect::All)?;
-    let bytes = one_image(&state, request).await?;
+    let bytes = read_image(request, state.config.max_body_bytes).await?;
     let engine = state.engine.clone();
     let faces = infer(&state, move || engine.analyse_bytes(&bytes, select)).await?;
-    let mut out = Vec::with_capacity(faces.faces.len());
-    for face in &faces.faces {
-        let mut value =
-            serde_json::to_value(FaceOut::new(&face.detection, None)).map_err(|e| ApiError::Internal(e.to_string()))?;
-        if let (Some(analysis), Some(object)) = (&face.analysis, value.as_object_mut()) {
-            let analysis = serde_json::to_value(analysis).map_err(|e| ApiError::Internal(e.to_string()))?;
-            if let Some(fields) = analysis.as_object() {
-                object.extend(fields.clone());
-            }
-        }
-        out.push(value);
-    }
-    Ok(Json(AnalyzeOut { width: faces.width, height: faces.height, faces: out }))
+    let (width, height) = (faces.width, faces.height);
+    let faces = faces
+        .faces
+        .into_iter()
+        .map(|face| AnalysedFaceOut { face: FaceOut::new(&face.detection, None), analysis: face.analysis })
+        .collect();
+    Ok(Json(AnalyzeOut { width, height, faces }))
 }

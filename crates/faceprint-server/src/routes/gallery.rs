@@ -10,13 +10,9 @@ use super::schema::{
     CandidateOut, DeletedOut, EnrolQuery, EnrolledOut, FaceRecordOut, IdentifiedOut, IdentifyOut, IdentifyQuery,
     NewSubjectIn, PatchSubjectIn, SubjectDetailOut, SubjectOut, VerifyOut, bbox, parse_select,
 };
-use crate::images::read_images;
+use crate::images::read_image;
 use crate::pool::blocking;
 use crate::{ApiError, AppState};
-
-fn quality_json(quality: Option<faceprint::analysis::QualityReport>) -> Option<serde_json::Value> {
-    quality.and_then(|q| serde_json::to_value(q).ok())
-}
 
 /// Who is in the photo? Every face: the top-k subjects and a match, or `null` (unknown).
 #[utoipa::path(post, path = "/v1/identify", tag = "gallery", params(IdentifyQuery),
@@ -29,7 +25,7 @@ pub async fn identify(
 ) -> Result<Json<IdentifyOut>, ApiError> {
     let collection = query.collection.unwrap_or_else(|| DEFAULT_COLLECTION.to_owned());
     let k = query.k.unwrap_or(5).clamp(1, 100);
-    let bytes = read_images(request, &["image"], state.config.max_body_bytes).await?.remove(0);
+    let bytes = read_image(request, state.config.max_body_bytes).await?;
     let (engine, gallery) = (state.engine.clone(), state.gallery.clone());
     let found = infer(&state, move || engine.identify_bytes(gallery.as_ref(), &collection, &bytes, k)).await?;
     let faces = found
@@ -47,7 +43,7 @@ pub async fn identify(
                 })
                 .collect(),
             matched: f.matched.map(|c| c.subject),
-            quality: quality_json(f.quality),
+            quality: f.quality,
         })
         .collect();
     Ok(Json(IdentifyOut { faces }))
@@ -68,7 +64,7 @@ pub async fn verify(
     // An unknown subject is reported before any model runs.
     let (gallery, c, k) = (state.gallery.clone(), collection.clone(), key.clone());
     blocking(move || gallery.subject(&c, &k)).await??;
-    let bytes = read_images(request, &["image"], state.config.max_body_bytes).await?.remove(0);
+    let bytes = read_image(request, state.config.max_body_bytes).await?;
     let (engine, gallery) = (state.engine.clone(), state.gallery.clone());
     let verdict = infer(&state, move || {
         let faces = engine.analyse_bytes(&bytes, select)?;
@@ -80,7 +76,7 @@ pub async fn verify(
         similarity: verdict.similarity,
         threshold: verdict.threshold,
         same: verdict.same,
-        quality: quality_json(verdict.quality),
+        quality: verdict.quality,
     }))
 }
 
@@ -200,7 +196,7 @@ pub async fn enrol(
     }
     let (gallery, c) = (state.gallery.clone(), collection.clone());
     let subject = blocking(move || gallery.subject(&c, &SubjectKey::Id(id))).await??;
-    let bytes = read_images(request, &["image"], state.config.max_body_bytes).await?.remove(0);
+    let bytes = read_image(request, state.config.max_body_bytes).await?;
     let (engine, gallery) = (state.engine.clone(), state.gallery.clone());
     let enrolled =
         infer(&state, move || engine.enrol_bytes(gallery.as_ref(), &collection, &subject.name, &bytes, &policy))
@@ -214,7 +210,7 @@ pub async fn enrol(
             duplicate: enrolled.added.duplicate,
             bbox: bbox(enrolled.detection.bbox),
             score: enrolled.detection.score,
-            quality: quality_json(enrolled.analysis.map(|a| a.quality)),
+            quality: enrolled.analysis.map(|a| a.quality),
         }),
     ))
 }

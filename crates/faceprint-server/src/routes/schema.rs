@@ -1,6 +1,7 @@
 //! Request and response bodies. They mirror the CLI's JSON contracts.
 
-use faceprint::{BBox, DetectedFace, Face, FaceSelect, Subject};
+use faceprint::analysis::QualityReport;
+use faceprint::{BBox, DetectedFace, Embedding, FaceAnalysis, FaceSelect, Subject};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -24,8 +25,7 @@ pub fn bbox(b: BBox) -> [f32; 4] {
 }
 
 impl FaceOut {
-    pub fn new(detection: &DetectedFace, face: Option<&Face>) -> Self {
-        let embedding = face.and_then(|f| f.embedding.as_ref());
+    pub fn new(detection: &DetectedFace, embedding: Option<&Embedding>) -> Self {
         FaceOut {
             bbox: bbox(detection.bbox),
             score: detection.score,
@@ -45,13 +45,22 @@ pub struct ImageOut {
 }
 
 /// Every face with its 106 landmarks, pose, eyes and quality (the `analyze --json` contract).
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AnalyzeOut {
     pub width: u32,
     pub height: u32,
     /// `{"bbox", "score", "landmarks", "landmarks106", "pose", "eyes", "quality"}` per face.
     #[schema(value_type = Vec<Object>)]
-    pub faces: Vec<serde_json::Value>,
+    pub faces: Vec<AnalysedFaceOut>,
+}
+
+/// One face and its analysis, side by side in one object.
+#[derive(Debug, Serialize)]
+pub struct AnalysedFaceOut {
+    #[serde(flatten)]
+    pub face: FaceOut,
+    #[serde(flatten)]
+    pub analysis: Option<FaceAnalysis>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -68,7 +77,7 @@ pub struct CandidateOut {
     pub similarity: f32,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct IdentifiedOut {
     pub bbox: [f32; 4],
     pub score: f32,
@@ -78,15 +87,15 @@ pub struct IdentifiedOut {
     pub matched: Option<String>,
     /// The probe face's quality score and parts.
     #[schema(value_type = Option<Object>)]
-    pub quality: Option<serde_json::Value>,
+    pub quality: Option<QualityReport>,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct IdentifyOut {
     pub faces: Vec<IdentifiedOut>,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct VerifyOut {
     pub subject: String,
     /// Similarity to the subject's best template; `null` when it has no faces.
@@ -94,7 +103,7 @@ pub struct VerifyOut {
     pub threshold: f32,
     pub same: bool,
     #[schema(value_type = Option<Object>)]
-    pub quality: Option<serde_json::Value>,
+    pub quality: Option<QualityReport>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -149,7 +158,7 @@ pub struct PatchSubjectIn {
     pub metadata: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EnrolledOut {
     pub face_id: i64,
     pub subject_id: i64,
@@ -158,7 +167,7 @@ pub struct EnrolledOut {
     pub bbox: [f32; 4],
     pub score: f32,
     #[schema(value_type = Option<Object>)]
-    pub quality: Option<serde_json::Value>,
+    pub quality: Option<QualityReport>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
