@@ -1,57 +1,10 @@
-//! What `faceprint analyze` writes and draws: 106 landmarks, head pose, eye openness and quality
-//! of every face.
+//! What `faceprint analyze` writes for people and draws: 106 landmarks, head pose, eye openness
+//! and quality of every face (its JSON is `output::FileRecord`).
 
 use std::io::Write;
 use std::path::Path;
 
-use faceprint::{Error, FaceAnalysis, ImageFaces};
-use serde::Serialize;
-
-use crate::output::ErrorRecord;
-
-/// `analyze --json`: `{"path", "width", "height", "faces": [{"bbox", "score", "landmarks",
-/// "landmarks106", "pose", "eyes", "quality"}]}` or `{"path", "error"}`.
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-pub enum AnalyzeRecord<'a> {
-    Faces { path: String, width: u32, height: u32, faces: Vec<AnalysedRecord<'a>> },
-    Failed { path: String, error: ErrorRecord },
-}
-
-#[derive(Debug, Serialize)]
-pub struct AnalysedRecord<'a> {
-    pub bbox: faceprint::BBox,
-    pub score: f32,
-    pub landmarks: faceprint::Landmarks5,
-    #[serde(flatten)]
-    pub analysis: &'a FaceAnalysis,
-}
-
-impl<'a> AnalyzeRecord<'a> {
-    pub fn new(path: &Path, result: &'a Result<ImageFaces, Error>) -> Self {
-        let path = path.display().to_string();
-        match result {
-            Ok(image) => AnalyzeRecord::Faces {
-                path,
-                width: image.width,
-                height: image.height,
-                faces: image
-                    .faces
-                    .iter()
-                    .filter_map(|f| {
-                        Some(AnalysedRecord {
-                            bbox: f.detection.bbox,
-                            score: f.detection.score,
-                            landmarks: f.detection.landmarks,
-                            analysis: f.analysis.as_ref()?,
-                        })
-                    })
-                    .collect(),
-            },
-            Err(error) => AnalyzeRecord::Failed { path, error: ErrorRecord::from_error(error) },
-        }
-    }
-}
+use faceprint::{Error, ImageFaces};
 
 pub fn write_human(out: &mut impl Write, path: &Path, result: &Result<ImageFaces, Error>) -> std::io::Result<()> {
     let image = match result {

@@ -8,8 +8,9 @@
 //! real same-person similarities of LFW DevTest and `y⊥` a fresh draw made orthogonal to `x`.
 //! Isotropic unit vectors (the worst case for graph search) use the same probe recipe.
 
+use crate::measure::{percentile_ms, rss_kib};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use faceprint::index::{ExactIndex, HnswIndex, VectorIndex};
@@ -101,19 +102,8 @@ fn normalise(v: &mut [f32]) {
     }
 }
 
-fn percentile_ms(samples: &mut [Duration], q: f64) -> f64 {
-    samples.sort();
-    let i = ((samples.len() as f64 - 1.0) * q / 100.0).round() as usize;
-    samples[i].as_secs_f64() * 1e3
-}
-
 fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
+    rss_kib("self").map_or(0, |kib| kib * 1024)
 }
 
 /// Enrols every face of LFW DevTest and ORL into a fresh gallery with the real pipeline (the

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
+use crate::measure::{percentile_ms, rss_kib};
+
 #[derive(Debug, Args)]
 pub struct ServeBenchArgs {
     /// The team's test data (LFW DevTest and ORL).
@@ -45,12 +47,6 @@ impl Drop for Server {
     }
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 #[derive(Debug, serde::Serialize)]
 struct Run {
     endpoint: String,
@@ -65,13 +61,6 @@ struct Run {
     rss_mib_start: f64,
     rss_mib_max: f64,
     rss_mib_end: f64,
-}
-
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
 pub fn run(args: &ServeBenchArgs) -> Result<std::process::ExitCode> {
@@ -142,7 +131,7 @@ pub fn run(args: &ServeBenchArgs) -> Result<std::process::ExitCode> {
 
 async fn enrol_orl(client: &reqwest::Client, base: &str, key: &str, orl: &std::path::Path) -> Result<()> {
     for subject in 1..=40 {
-        let created: serde_json::Value = client
+        let created = client
             .post(format!("{base}/v1/collections/default/subjects"))
             .bearer_auth(key)
             .header("content-type", "application/json")
@@ -150,8 +139,9 @@ async fn enrol_orl(client: &reqwest::Client, base: &str, key: &str, orl: &std::p
             .send()
             .await?
             .error_for_status()?
-            .json_value()
+            .bytes()
             .await?;
+        let created: serde_json::Value = serde_json::from_slice(&created)?;
         let photo = std::fs::read(orl.join(format!("s{subject}/1.pgm")))?;
         client
             .post(format!("{base}/v1/collections/default/subjects/{}/faces?force=true", created["id"]))
@@ -162,17 +152,6 @@ async fn enrol_orl(client: &reqwest::Client, base: &str, key: &str, orl: &std::p
             .error_for_status()?;
     }
     Ok(())
-}
-
-/// Reads a JSON body without reqwest's `json` feature.
-trait JsonValue {
-    async fn json_value(self) -> Result<serde_json::Value>;
-}
-
-impl JsonValue for reqwest::Response {
-    async fn json_value(self) -> Result<serde_json::Value> {
-        Ok(serde_json::from_slice(&self.bytes().await?)?)
-    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -191,13 +170,14 @@ async fn load(
     let latencies = Arc::new(Mutex::new(Vec::new()));
     let statuses = Arc::new(Mutex::new(BTreeMap::<u16, usize>::new()));
     let transport_errors = Arc::new(Mutex::new(0usize));
-    let rss_start = rss_kib(pid).unwrap_or(0);
+    let pid = pid.to_string();
+    let rss_start = rss_kib(&pid).unwrap_or(0);
     let sampler = {
-        let done = deadline;
+        let (done, pid) = (deadline, pid.clone());
         tokio::spawn(async move {
             let mut max = 0;
             while Instant::now() < done {
-                max = max.max(rss_kib(pid).unwrap_or(0));
+                max = max.max(rss_kib(&pid).unwrap_or(0));
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
             max
@@ -235,7 +215,7 @@ async fn load(
                                 // A well-behaved client waits as long as Retry-After says.
                                 tokio::time::sleep(Duration::from_secs(retry_after.unwrap_or(1))).await;
                             } else {
-                                latencies.lock().unwrap().push(sent.elapsed().as_secs_f64() * 1000.0);
+                                latencies.lock().unwrap().push(sent.elapsed());
                             }
                             *statuses.lock().unwrap().entry(status).or_insert(0) += 1;
                         }
@@ -251,7 +231,6 @@ async fn load(
     let elapsed = started.elapsed().as_secs_f64();
     let rss_max = sampler.await.unwrap_or(0);
     let mut latencies = latencies.lock().unwrap().clone();
-    latencies.sort_by(f64::total_cmp);
     let statuses = statuses.lock().unwrap().clone();
     let ok = statuses.get(&200).copied().unwrap_or(0);
     let mib = |kib: u64| kib as f64 / 1024.0;
@@ -261,12 +240,12 @@ async fn load(
         seconds: elapsed,
         requests: statuses.values().sum(),
         per_second: ok as f64 / elapsed,
-        p50_ms: percentile(&latencies, 0.5),
-        p99_ms: percentile(&latencies, 0.99),
+        p50_ms: percentile_ms(&mut latencies, 50.0),
+        p99_ms: percentile_ms(&mut latencies, 99.0),
         statuses,
         transport_errors: *transport_errors.lock().unwrap(),
         rss_mib_start: mib(rss_start),
         rss_mib_max: mib(rss_max.max(rss_start)),
-        rss_mib_end: mib(rss_kib(pid).unwrap_or(0)),
+        rss_mib_end: mib(rss_kib(&pid).unwrap_or(0)),
     }
 }

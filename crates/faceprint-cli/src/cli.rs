@@ -119,6 +119,23 @@ impl From<IndexArg> for faceprint::IndexKind {
     }
 }
 
+/// Photos in, one record per photo out, optionally drawn: `detect` and `analyze`.
+#[derive(Debug, Args)]
+pub struct PhotoArgs {
+    /// Image files; "-" reads standard input.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// One JSON object per file, one per line.
+    #[arg(long)]
+    pub json: bool,
+    /// Draw the results (boxes and landmarks; with analyze also the 106 points, pose axes and
+    /// quality) onto a copy of the image (with several files: a directory).
+    #[arg(long)]
+    pub draw: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "all")]
+    pub select: SelectArg,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum SelectArg {
     All,
@@ -139,35 +156,10 @@ impl From<SelectArg> for FaceSelect {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Find every face: box, score and 5 landmarks.
-    Detect {
-        /// Image files; "-" reads standard input.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// One JSON object per file, one per line.
-        #[arg(long)]
-        json: bool,
-        /// Draw the faces onto a copy of the image (with several files: a directory).
-        #[arg(long)]
-        draw: Option<PathBuf>,
-        #[arg(long, value_enum, default_value = "all")]
-        select: SelectArg,
-    },
+    Detect(PhotoArgs),
     /// Every face's 106 landmarks, head pose (yaw/pitch/roll), eye openness and quality score
     /// with its parts.
-    Analyze {
-        /// Image files; "-" reads standard input.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// One JSON object per file, one per line.
-        #[arg(long)]
-        json: bool,
-        /// Draw landmarks, pose axes and quality onto a copy of the image (with several files: a
-        /// directory).
-        #[arg(long)]
-        draw: Option<PathBuf>,
-        #[arg(long, value_enum, default_value = "all")]
-        select: SelectArg,
-    },
+    Analyze(PhotoArgs),
     /// Compute faceprints (512-d embeddings) of the faces in each file.
     Embed {
         #[arg(required = true)]

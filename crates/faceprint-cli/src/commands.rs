@@ -6,8 +6,7 @@ use anyhow::{Context, Result, bail};
 use faceprint::eval::{k_fold_accuracy, pair_images, parse_lfw_pairs, roc_auc, roc_curve, score_pairs, tar_at_far};
 use faceprint::{DecodeLimits, DetectOptions, FaceEngine, FaceSelect, InputSizing, ModelPack, RuntimeOptions};
 
-use crate::analyze_cmd::AnalyzeRecord;
-use crate::cli::{BenchCommand, Cli, Command, EngineArgs, EvalCommand, ModelsCommand, ProtocolArg};
+use crate::cli::{BenchCommand, Cli, Command, EngineArgs, EvalCommand, ModelsCommand, PhotoArgs, ProtocolArg};
 use crate::gallery_cmd::{self, open_gallery};
 use crate::output::{CompareRecord, FileRecord};
 use crate::progress;
@@ -15,15 +14,12 @@ use crate::progress;
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let quiet = cli.quiet;
     match cli.command {
-        Command::Detect { files, json, draw, select } => {
-            detect_or_embed(&cli.engine, files, select.into(), Work::Detect, json, draw, quiet)
-        }
+        Command::Detect(photos) => detect_or_embed(&cli.engine, photos, Work::Detect, quiet),
         Command::Embed { files, json, select } => {
-            detect_or_embed(&cli.engine, files, select.into(), Work::Embed, json, None, quiet)
+            let photos = PhotoArgs { files, json, draw: None, select };
+            detect_or_embed(&cli.engine, photos, Work::Embed, quiet)
         }
-        Command::Analyze { files, json, draw, select } => {
-            detect_or_embed(&cli.engine, files, select.into(), Work::Analyse, json, draw, quiet)
-        }
+        Command::Analyze(photos) => detect_or_embed(&cli.engine, photos, Work::Analyse, quiet),
         Command::Compare { a, b, json, select } => compare(&cli.engine, &a, &b, select.into(), json),
         Command::Eval { benchmark: EvalCommand::Lfw { pairs, root, plot, json, select } } => {
             eval_lfw(&cli.engine, &pairs, &root, plot.as_deref(), json, select.into(), quiet)
@@ -171,15 +167,9 @@ enum Work {
     Analyse,
 }
 
-fn detect_or_embed(
-    args: &EngineArgs,
-    files: Vec<PathBuf>,
-    select: FaceSelect,
-    work: Work,
-    json: bool,
-    draw: Option<PathBuf>,
-    quiet: bool,
-) -> Result<ExitCode> {
+fn detect_or_embed(args: &EngineArgs, photos: PhotoArgs, work: Work, quiet: bool) -> Result<ExitCode> {
+    let PhotoArgs { files, json, draw, select } = photos;
+    let select = FaceSelect::from(select);
     let engine = build_engine(args)?;
     let inputs = inputs(files, engine.decode_limits().max_bytes)?;
     let several = inputs.len() > 1;
@@ -209,14 +199,10 @@ fn detect_or_embed(
             bar.suspend(|| eprintln!("faceprint: could not draw {}: {e:#}", outcome.path.display()));
         }
         let written = match (json, work) {
-            (true, Work::Analyse) => {
-                serde_json::to_writer(&mut out, &AnalyzeRecord::new(&outcome.path, &outcome.result))
-                    .map_err(std::io::Error::other)
-                    .and_then(|_| writeln!(out))
+            (true, _) => {
+                let record = FileRecord::new(&outcome.path, &outcome.result, work == Work::Embed);
+                serde_json::to_writer(&mut out, &record).map_err(std::io::Error::other).and_then(|_| writeln!(out))
             }
-            (true, _) => serde_json::to_writer(&mut out, &FileRecord::new(&outcome.path, &outcome.result))
-                .map_err(std::io::Error::other)
-                .and_then(|_| writeln!(out)),
             (false, Work::Analyse) => crate::analyze_cmd::write_human(&mut out, &outcome.path, &outcome.result),
             (false, _) => write_human(&mut out, &outcome.path, &outcome.result),
         };

@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod eval_quality;
 mod gallery_cmd;
+mod measure;
 mod output;
 mod plot;
 mod progress;

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use faceprint::{BBox, Error, IdentifiedFace, ImageFaces, Landmarks5};
+use faceprint::{BBox, Error, FaceAnalysis, IdentifiedFace, ImageFaces, Landmarks5};
 use serde::Serialize;
 
 /// `{"path", "width", "height", "faces": [...]}` or `{"path", "error": {"code", "message"}}`.
@@ -22,6 +22,9 @@ pub struct FaceRecord {
     pub embedding: Option<Vec<f32>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub norm: Option<f32>,
+    /// `analyze`: landmarks106, pose, eyes, quality.
+    #[serde(flatten)]
+    pub analysis: Option<FaceAnalysis>,
 }
 
 #[derive(Debug, Serialize)]
@@ -37,7 +40,9 @@ impl ErrorRecord {
 }
 
 impl FileRecord {
-    pub fn new(path: &Path, result: &Result<ImageFaces, Error>) -> Self {
+    /// Each face's embedding is written only `with_embeddings` (`embed`); its analysis whenever
+    /// it has one (`analyze`).
+    pub fn new(path: &Path, result: &Result<ImageFaces, Error>, with_embeddings: bool) -> Self {
         let path = path.display().to_string();
         match result {
             Ok(image) => FileRecord::Faces {
@@ -47,12 +52,16 @@ impl FileRecord {
                 faces: image
                     .faces
                     .iter()
-                    .map(|f| FaceRecord {
-                        bbox: f.detection.bbox,
-                        score: f.detection.score,
-                        landmarks: f.detection.landmarks,
-                        embedding: f.embedding.as_ref().map(|e| e.vector.clone()),
-                        norm: f.embedding.as_ref().map(|e| e.raw_norm),
+                    .map(|f| {
+                        let embedding = f.embedding.as_ref().filter(|_| with_embeddings);
+                        FaceRecord {
+                            bbox: f.detection.bbox,
+                            score: f.detection.score,
+                            landmarks: f.detection.landmarks,
+                            embedding: embedding.map(|e| e.vector.clone()),
+                            norm: embedding.map(|e| e.raw_norm),
+                            analysis: f.analysis.clone(),
+                        }
                     })
                     .collect(),
             },
