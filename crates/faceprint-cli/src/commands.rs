@@ -301,6 +301,18 @@ fn compare(args: &EngineArgs, a: &Path, b: &Path, select: FaceSelect, json: bool
     Ok(if verdict.same { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+/// An LFW-style `pairs.txt` with its images under `root`; none is an error.
+pub(crate) fn read_lfw_pairs(pairs_path: &Path, root: &Path) -> Result<Vec<faceprint::eval::LfwPair>> {
+    let text = std::fs::read_to_string(pairs_path).with_context(|| format!("reading {}", pairs_path.display()))?;
+    let pairs = parse_lfw_pairs(&text, root)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("parsing {}", pairs_path.display()))?;
+    if pairs.is_empty() {
+        bail!("{} lists no pairs", pairs_path.display());
+    }
+    Ok(pairs)
+}
+
 fn eval_lfw(
     args: &EngineArgs,
     pairs_path: &Path,
@@ -310,13 +322,7 @@ fn eval_lfw(
     select: FaceSelect,
     quiet: bool,
 ) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(pairs_path).with_context(|| format!("reading {}", pairs_path.display()))?;
-    let pairs = parse_lfw_pairs(&text, root)
-        .map_err(anyhow::Error::msg)
-        .with_context(|| format!("parsing {}", pairs_path.display()))?;
-    if pairs.is_empty() {
-        bail!("{} lists no pairs", pairs_path.display());
-    }
+    let pairs = read_lfw_pairs(pairs_path, root)?;
     let engine = build_engine(args)?;
     // Each image once, even when it appears in several pairs.
     let images = pair_images(&pairs);

@@ -9,11 +9,11 @@ use anyhow::{Context, Result, bail};
 use faceprint::eval::quality::{
     EdcPoint, QUALITY_MEASURES, QualityPair, edc_area, error_versus_discard, quality_measures, threshold_at_fmr,
 };
-use faceprint::eval::{pair_images, parse_lfw_pairs, score_pairs};
+use faceprint::eval::{pair_images, score_pairs};
 use faceprint::{Embedding, FaceSelect};
 
 use crate::cli::EngineArgs;
-use crate::commands::build_engine;
+use crate::commands::{build_engine, read_lfw_pairs};
 use crate::progress;
 
 /// Options of `eval quality`.
@@ -37,13 +37,7 @@ struct MeasureReport {
 }
 
 pub fn run(engine_args: &EngineArgs, args: &QualityEvalArgs<'_>, quiet: bool) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(args.pairs).with_context(|| format!("reading {}", args.pairs.display()))?;
-    let pairs = parse_lfw_pairs(&text, args.root)
-        .map_err(anyhow::Error::msg)
-        .with_context(|| format!("parsing {}", args.pairs.display()))?;
-    if pairs.is_empty() {
-        bail!("{} lists no pairs", args.pairs.display());
-    }
+    let pairs = read_lfw_pairs(args.pairs, args.root)?;
     if !(0.0..1.0).contains(&args.fmr) || !(0.0..1.0).contains(&args.max_discard) {
         bail!("--fmr and --max-discard are fractions in [0, 1)");
     }
