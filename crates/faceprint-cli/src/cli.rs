@@ -200,13 +200,17 @@ pub enum Command {
         /// Refuse faces whose box is smaller than this many pixels across.
         #[arg(long, default_value_t = faceprint::MIN_ENROL_FACE_PX)]
         min_size: f32,
-        /// Enrol faces the quality gate refuses (blurry, too dark, too small, profile pose, eyes
-        /// closed, low quality score).
+        /// Turn the quality gate off: no refusals and no warnings.
         #[arg(long)]
         force: bool,
-        /// The quality gate's minimum combined score.
+        /// The quality gate's minimum combined score (under it: "low quality").
         #[arg(long, default_value_t = faceprint::analysis::QualityGate::default().min_score)]
         min_quality: f32,
+        /// Quality findings that refuse a face rather than warn, comma-separated: blurry,
+        /// too_dark, too_bright, low_contrast, too_small, profile_pose, eyes_closed, low_quality.
+        /// By default none refuses (none has shown an effect on errors: BENCHMARKS.md).
+        #[arg(long, value_delimiter = ',', value_parser = parse_issue)]
+        refuse: Vec<faceprint::analysis::QualityIssue>,
     },
     /// Who is in each photo? Every face: top-k enrolled subjects, and a match or unknown.
     Identify {
@@ -337,6 +341,31 @@ pub enum EvalCommand {
         #[arg(long, value_enum, default_value = "center")]
         select: SelectArg,
     },
+    /// The evidence behind the quality score and the enrolment gate, on every pair of folders of
+    /// labelled photos: error-versus-discard areas with bootstrap intervals at several FMRs, on
+    /// the half of the people the recipe was chosen on and on the held-out half, and each gate
+    /// rule's effect on false non-matches.
+    Gate {
+        /// A folder with one subfolder of photos per person (repeat for several datasets).
+        #[arg(long, required = true)]
+        root: Vec<PathBuf>,
+        /// The false match rates the threshold is fixed at, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = vec![0.01, 0.001, 0.0001])]
+        fmr: Vec<f64>,
+        /// Discard up to this fraction of the same-person pairs.
+        #[arg(long, default_value_t = 0.30)]
+        max_discard: f64,
+        /// Bootstrap resamples of the people for each interval.
+        #[arg(long, default_value_t = 1000)]
+        bootstrap: usize,
+        /// Write the held-out half's curves at the last FMR as a PNG.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value = "center")]
+        select: SelectArg,
+    },
     /// Open-set identification through a fresh gallery: rank-1 and TPIR at FPIR 1%.
     Identify {
         /// orl: subjects s1..s40, photos 1-5 enrolled and 6-10 searched; lfw: one folder per
@@ -351,6 +380,10 @@ pub enum EvalCommand {
         /// Which face of each photo.
         #[arg(long, value_enum, default_value = "center")]
         select: SelectArg,
+        /// Enrol every gallery photo, even those the quality gate refuses (the gate is on by
+        /// default, as for `enroll`).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -488,4 +521,12 @@ pub struct BenchArgs {
     /// Write the results as JSON too.
     #[arg(long)]
     pub json: Option<PathBuf>,
+}
+
+/// A quality finding by its JSON code.
+fn parse_issue(code: &str) -> Result<faceprint::analysis::QualityIssue, String> {
+    faceprint::analysis::QualityIssue::from_code(code).ok_or_else(|| {
+        let codes: Vec<&str> = faceprint::analysis::QualityIssue::ALL.iter().map(|i| i.code()).collect();
+        format!("unknown finding {code:?}; one of {}", codes.join(", "))
+    })
 }

@@ -36,11 +36,28 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             };
             crate::eval_quality::run(&cli.engine, &args, quiet)
         }
-        Command::Eval { benchmark: EvalCommand::Identify { protocol, root, json, select } } => {
-            eval_identify(&cli.engine, protocol, &root, json, select.into(), quiet)
+        Command::Eval { benchmark: EvalCommand::Gate { root, fmr, max_discard, bootstrap, plot, json, select } } => {
+            let args = crate::eval_gate::GateEvalArgs {
+                roots: &root,
+                fmrs: &fmr,
+                max_discard,
+                resamples: bootstrap,
+                plot: plot.as_deref(),
+                json,
+                select: select.into(),
+            };
+            crate::eval_gate::run(&cli.engine, &args, quiet)
         }
-        Command::Enroll { subject, list, files, select, min_score, min_size, force, min_quality } => {
-            let gate = faceprint::analysis::QualityGate { min_score: min_quality, ..Default::default() };
+        Command::Eval { benchmark: EvalCommand::Identify { protocol, root, json, select, force } } => {
+            let gate = (!force).then(faceprint::analysis::QualityGate::default);
+            eval_identify(&cli.engine, protocol, &root, json, select.into(), gate, quiet)
+        }
+        Command::Enroll { subject, list, files, select, min_score, min_size, force, min_quality, refuse } => {
+            let gate = faceprint::analysis::QualityGate {
+                min_score: min_quality,
+                refuse: faceprint::analysis::IssueSet::of(&refuse),
+                ..Default::default()
+            };
             let policy = faceprint::EnrolPolicy {
                 select: select.into(),
                 min_detection_score: min_score,
@@ -485,6 +502,7 @@ fn eval_identify(
     root: &Path,
     json: bool,
     select: FaceSelect,
+    gate: Option<faceprint::analysis::QualityGate>,
     quiet: bool,
 ) -> Result<ExitCode> {
     use faceprint::eval::identification::{lfw_protocol, orl_protocol};
@@ -501,10 +519,14 @@ fn eval_identify(
     let gallery =
         faceprint::SqliteGallery::builder().index(faceprint::IndexKind::Exact).open(dir.path().join("eval.db"))?;
     let bar = progress::bar(protocol.enrol.len() + protocol.probes.len(), quiet, "enrol, then identify");
-    let (report, _) =
-        engine.evaluate_identification(&gallery, faceprint::DEFAULT_COLLECTION, &protocol, select, |done, _| {
-            bar.set_position(done as u64)
-        })?;
+    let (report, _) = engine.evaluate_identification(
+        &gallery,
+        faceprint::DEFAULT_COLLECTION,
+        &protocol,
+        select,
+        gate,
+        |done, _| bar.set_position(done as u64),
+    )?;
     bar.finish_and_clear();
     if json {
         println!("{}", serde_json::to_string(&report)?);
@@ -530,6 +552,19 @@ fn eval_identify(
         );
         for (path, reason) in &report.enrolment_failures {
             println!("  refused {}: {reason}", path.display());
+        }
+        println!("rank-1 of probes whose subject's enrolled photo breaks a gate rule, against the rest:");
+        for e in report.rule_effects.iter().filter(|e| e.probes > 0) {
+            println!(
+                "  {:<14} {:>4} probes  {:.2}% vs {:.2}%  loss {:+.2} [{:+.2}, {:+.2}] points",
+                e.issue.to_string(),
+                e.probes,
+                e.rank1_flagged * 100.0,
+                e.rank1_other * 100.0,
+                e.loss.estimate * 100.0,
+                e.loss.low * 100.0,
+                e.loss.high * 100.0
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

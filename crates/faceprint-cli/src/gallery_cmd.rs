@@ -140,6 +140,7 @@ pub fn enroll(
                 if let Some(analysis) = &enrolled.analysis {
                     record["quality"] = json!(analysis.quality);
                 }
+                record["warnings"] = json!(enrolled.warnings.iter().map(|i| i.to_string()).collect::<Vec<_>>());
             }
             // The store itself failing (disk full, corrupt file) stops the run.
             Err(faceprint::Error::Gallery(e)) if !is_per_entry(&e) => {

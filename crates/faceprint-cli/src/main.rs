@@ -7,6 +7,7 @@ mod bench_search;
 mod bench_serve;
 mod cli;
 mod commands;
+mod eval_gate;
 mod eval_quality;
 mod gallery_cmd;
 mod measure;

@@ -277,10 +277,63 @@ fn eval_quality_shows_the_combined_score_lowers_false_rejections() {
     let combined = measures.iter().find(|m| m["measure"] == "combined").unwrap();
     let curve = combined["curve"].as_array().unwrap();
     let fnmr = |i: usize| curve[i]["fnmr"].as_f64().unwrap();
-    // Measured: FNMR 1.00% before discarding, 0.29% after discarding 30%; area 0.00175 against
+    // Measured: FNMR 1.00% before discarding, 0.29% after discarding 30%; area 0.00163 against
     // 0.00300 for a measure that predicts nothing.
     assert!(fnmr(curve.len() - 1) < fnmr(0) * 0.6, "the combined score's curve falls: {combined}");
     assert!(combined["area"].as_f64().unwrap() < report["flat_area"].as_f64().unwrap() * 0.75);
+    assert!(image::open(&plot).is_ok());
+}
+
+#[test]
+fn eval_gate_builds_the_evidence_on_every_pair_with_intervals_and_rule_effects() {
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("edc.png");
+    let data = testdata();
+    let output = faceprint(&[
+        "eval",
+        "gate",
+        "--json",
+        "--root",
+        s(&data.join("lfw-devtest/images")),
+        "--root",
+        s(&data.join("orl")),
+        "--fmr",
+        "0.01,0.001",
+        "--bootstrap",
+        "200",
+        "--plot",
+        s(&plot),
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report = &json_lines(&output)[0];
+    assert_eq!((report["photos"].as_u64(), report["people"].as_u64()), (Some(1949), Some(1003)));
+    let halves = report["halves"].as_array().unwrap();
+    let people = |h: usize| halves[h]["people"].as_u64().unwrap();
+    assert_eq!(people(0) + people(1), people(2), "the halves split the people");
+    // Every same-person pair (983 of DevTest, 1,800 of ORL) and every cross-person pair.
+    let all = &halves[2]["at"][1];
+    assert_eq!((all["fmr"].as_f64(), all["mated_pairs"].as_u64()), (Some(0.001), Some(2783)));
+    assert_eq!(all["non_mated_pairs"].as_u64(), Some(1949 * 1948 / 2 - 2783));
+    // Measured: 7 errors at FMR 1e-3; the combined score's area 0.29× flat.
+    let errors = all["errors"].as_u64().unwrap();
+    assert!(errors >= 4, "{errors} errors");
+    let combined = &all["areas"][0];
+    assert_eq!(combined[0], "combined");
+    let (area, low, high) = (
+        combined[1]["estimate"].as_f64().unwrap(),
+        combined[1]["low"].as_f64().unwrap(),
+        combined[1]["high"].as_f64().unwrap(),
+    );
+    assert!(low <= area && area <= high && low < high, "{combined}");
+    assert!(area <= 0.75 * all["flat"].as_f64().unwrap(), "{all}");
+    // A rule refuses by default only when its effect is more than noise.
+    let rules = report["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 8);
+    for rule in rules {
+        if rule["refused_by_default"] == true {
+            assert_eq!(rule["more_than_noise"], true, "{rule}");
+        }
+    }
     assert!(image::open(&plot).is_ok());
 }
 

@@ -275,19 +275,22 @@ fn eval_identify_reports_rank1_and_tpir_on_orl() {
 }
 
 #[test]
-fn the_quality_gate_refuses_closed_eyes_with_the_reason_and_force_enrols() {
+fn the_quality_gate_warns_of_closed_eyes_and_refuses_them_only_when_asked() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("g.db");
     let shut = lfw("Allison_Searing", 1);
-    let refused = faceprint(&db, &["enroll", "--subject", "Allison", s(&shut)]);
+    let refused = faceprint(&db, &["enroll", "--refuse", "eyes_closed,low_quality", "--subject", "Allison", s(&shut)]);
     assert_eq!(refused.status.code(), Some(1));
     let record = &json_lines(&refused)[0];
     assert_eq!(record["error"]["code"], "low_quality", "{record}");
     assert!(record["error"]["reasons"].as_array().unwrap().contains(&serde_json::json!("eyes closed")), "{record}");
-    let forced = faceprint(&db, &["enroll", "--force", "--subject", "Allison", s(&shut)]);
-    assert!(forced.status.success(), "{}", String::from_utf8_lossy(&forced.stdout));
-    let record = &json_lines(&forced)[0];
+    let bad = faceprint(&db, &["enroll", "--refuse", "squinting", "--subject", "Allison", s(&shut)]);
+    assert_eq!(bad.status.code(), Some(2), "an unknown finding is a usage error");
+    let warned = faceprint(&db, &["enroll", "--subject", "Allison", s(&shut)]);
+    assert!(warned.status.success(), "{}", String::from_utf8_lossy(&warned.stdout));
+    let record = &json_lines(&warned)[0];
     assert!(record["face_id"].is_number() && record["quality"]["score"].is_number(), "{record}");
+    assert_eq!(record["warnings"], serde_json::json!(["eyes closed"]), "{record}");
     // The probe's quality is reported beside the answer.
     let identified = json_lines(&faceprint(&db, &["identify", "--json", s(&lfw("Allison_Searing", 1))]));
     assert!(identified[0]["faces"][0]["quality"]["score"].is_number(), "{}", identified[0]);

@@ -3,11 +3,12 @@
 
 use std::path::Path;
 
-use faceprint_types::DetectedFace;
+use faceprint_types::{DetectedFace, Point};
 use faceprint_vision::RgbImage;
 use faceprint_vision::align::warp_similarity;
 use faceprint_vision::analysis::landmarks106::{
-    LANDMARK_CROP_SIZE, Landmarks106, landmark_crop_transform, landmarks_from_output,
+    LANDMARK_CROP_SIZE, Landmarks106, crop_points_from_output, crop_points_to_image, landmark_crop_transform,
+    mirror_average, mirror_image,
 };
 use ort::session::Session;
 use ort::value::TensorRef;
@@ -65,10 +66,23 @@ impl Landmarker106 {
         std::mem::take(&mut self.model_time)
     }
 
-    /// The 106 landmarks of a detected face, in `image` pixels.
+    /// The 106 landmarks of a detected face, in `image` pixels: the average of the model's
+    /// points on the face's crop and on its mirror image (the model alone is not symmetric; see
+    /// `mirror_average`). For points that mirror exactly with the photo, pass a detection that
+    /// does too (`symmetric_detection`).
     pub fn landmarks(&mut self, image: &RgbImage, face: &DetectedFace) -> Result<Landmarks106, InferError> {
         let transform = landmark_crop_transform(&face.bbox, &face.landmarks);
         let crop = warp_similarity(image, &transform, LANDMARK_CROP_SIZE, LANDMARK_CROP_SIZE);
+        let direct = self.crop_points(&crop)?;
+        let on_flipped = self.crop_points(&mirror_image(&crop))?;
+        crop_points_to_image(&mirror_average(&direct, &on_flipped), &transform).ok_or_else(|| InferError::Inference {
+            model: self.model.clone(),
+            reason: "singular crop transform".into(),
+        })
+    }
+
+    /// The model's 106 points on one 192×192 crop, in crop pixels.
+    fn crop_points(&mut self, crop: &RgbImage) -> Result<Vec<Point>, InferError> {
         let side = LANDMARK_CROP_SIZE as usize;
         let plane = side * side;
         self.blob.clear();
@@ -86,7 +100,7 @@ impl Landmarker106 {
             self.session.run(ort::inputs![self.input_name.as_str() => input]).map_err(|e| fail(e.to_string()))?;
         self.model_time += started.elapsed();
         let (_, data) = outputs[0].try_extract_tensor::<f32>().map_err(|e| fail(e.to_string()))?;
-        landmarks_from_output(data, &transform)
+        crop_points_from_output(data)
             .ok_or_else(|| fail(format!("{} output values, expected at least 212", data.len())))
     }
 }

@@ -84,7 +84,8 @@ async function enrol() {
   try {
     const id = await subjectId(name);
     const result = await api("POST", "/v1/collections/default/subjects/" + id + "/faces?select=largest", photo.file, photo.file.type || "application/octet-stream");
-    status((result.duplicate ? "already enrolled as face " : "enrolled face ") + result.face_id + " for " + name);
+    const warned = result.warnings && result.warnings.length ? " (warning: " + result.warnings.join(", ") + ")" : "";
+    status((result.duplicate ? "already enrolled as face " : "enrolled face ") + result.face_id + " for " + name + warned);
     await refresh();
   } catch (e) { status(e.message, true); }
 }

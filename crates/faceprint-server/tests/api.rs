@@ -130,17 +130,30 @@ async fn subjects_enrolment_identification_and_verification_end_to_end() {
     assert_eq!(status, StatusCode::OK, "the same photo again is a no-op");
     assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["duplicate"], true);
 
-    // The quality gate, and force.
+    // The quality gate: a finding refuses only when asked to, else it is a warning; force
+    // turns the gate off.
     let shut = std::fs::read(lfw("Allison_Searing", 1)).unwrap();
+    let strict = format!("{faces}?refuse=eyes_closed,profile_pose");
     let (status, body) =
-        app.send(Method::POST, &faces, Some(&app.write), Body::from(shut.clone()), Some("image/jpeg")).await;
+        app.send(Method::POST, &strict, Some(&app.write), Body::from(shut.clone()), Some("image/jpeg")).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let error: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(error["error"]["code"], "low_quality");
     assert!(error["error"]["reasons"].as_array().unwrap().contains(&json!("eyes closed")), "{error}");
-    let forced = format!("{faces}?force=true");
-    let (status, _) = app.send(Method::POST, &forced, Some(&app.write), Body::from(shut), Some("image/jpeg")).await;
+    let bogus = format!("{faces}?refuse=squinting");
+    let (status, body) =
+        app.send(Method::POST, &bogus, Some(&app.write), Body::from(shut.clone()), Some("image/jpeg")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["error"]["code"], "bad_refuse");
+    let (status, body) =
+        app.send(Method::POST, &faces, Some(&app.write), Body::from(shut.clone()), Some("image/jpeg")).await;
     assert_eq!(status, StatusCode::CREATED);
+    let warned: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(warned["warnings"], json!(["eyes closed"]), "{warned}");
+    let forced = format!("{faces}?force=true");
+    let (status, body) = app.send(Method::POST, &forced, Some(&app.write), Body::from(shut), Some("image/jpeg")).await;
+    assert_eq!(status, StatusCode::OK, "already enrolled");
+    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["warnings"], json!([]), "no gate, no warnings");
 
     let probe = std::fs::read(lfw("Abdullah_Gul", 14)).unwrap();
     let found = app.json(Method::POST, "/v1/identify", &app.read, Body::from(probe.clone()), Some("image/jpeg")).await;

@@ -7,6 +7,7 @@ use faceprint_infer::{
     ArcFaceRecognizer, DetectOptions, Landmarker106, ModelPack, RecognizerConfig, RuntimeOptions, ScrfdDetector, Task,
 };
 use faceprint_types::{DetectedFace, Embedding, ModelId};
+use faceprint_vision::analysis::landmarks106::{mirror_image, symmetric_detection};
 use faceprint_vision::analysis::{QualityScales, Ramp};
 use faceprint_vision::{DecodeLimits, RgbImage, align_to_arcface_112, decode_image};
 
@@ -443,11 +444,25 @@ impl FaceEngine {
             let embed_model = worker.recognizer.take_model_time();
             times.embed_model += embed_model;
             times.embed_other += started.elapsed().saturating_sub(embed_model);
+            // Analysis frames its landmark crops from detections averaged with those of the
+            // mirror image, so that pose and landmarks mirror exactly with the photo.
+            let on_mirror = if stages.analyse && worker.landmarker.is_some() {
+                let started = Instant::now();
+                let found = worker.detector.detect(&mirror_image(&image), &self.detect)?;
+                worker.detector.take_model_time();
+                times.analyse += started.elapsed();
+                found
+            } else {
+                Vec::new()
+            };
             for ((face, embedding), crop) in faces.iter_mut().zip(embeddings).zip(crops) {
                 if stages.analyse {
                     let started = Instant::now();
                     let landmarks = match worker.landmarker.as_mut() {
-                        Some(landmarker) => Some(landmarker.landmarks(&image, &face.detection)?),
+                        Some(landmarker) => {
+                            let framing = symmetric_detection(&face.detection, &on_mirror, image.width());
+                            Some(landmarker.landmarks(&image, &framing)?)
+                        }
                         None => None,
                     };
                     face.analysis = Some(crate::face_analysis::analyse_face(

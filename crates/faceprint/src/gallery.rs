@@ -4,7 +4,7 @@
 use faceprint_gallery::{AddedFace, Candidate, Gallery, GalleryError, NewFace, Subject, SubjectKey};
 use faceprint_types::DetectedFace;
 use faceprint_vision::RgbImage;
-use faceprint_vision::analysis::{QualityGate, QualityReport};
+use faceprint_vision::analysis::{QualityGate, QualityIssue, QualityReport};
 use image::ImageEncoder;
 
 use crate::{Error, FaceAnalysis, FaceEngine, FaceSelect, ImageFaces};
@@ -27,8 +27,8 @@ pub struct EnrolPolicy {
     pub min_detection_score: f32,
     /// Shorter side of the face box, pixels.
     pub min_face_size: f32,
-    /// Refuse blurry, dark, small, turned or eyes-closed faces (default gate); `None` forces
-    /// enrolment of whatever passes the checks above.
+    /// The quality gate (default: refuses the rules with evidence behind them, warns of the
+    /// others); `None` forces enrolment of whatever passes the checks above.
     pub quality_gate: Option<QualityGate>,
 }
 
@@ -51,6 +51,9 @@ pub struct Enrolled {
     pub detection: DetectedFace,
     /// The face's analysis (quality, pose, eyes) when the engine made one.
     pub analysis: Option<FaceAnalysis>,
+    /// What the quality gate found wrong with the face without refusing it (empty when the
+    /// gate is off).
+    pub warnings: Vec<QualityIssue>,
 }
 
 /// One face of a probe image and who it may be.
@@ -139,14 +142,16 @@ impl FaceEngine {
         if size < policy.min_face_size {
             return Err(Error::FaceTooSmall { size, min: policy.min_face_size });
         }
+        let mut warnings = Vec::new();
         if let Some(gate) = &policy.quality_gate {
             let analysis = face.analysis.as_ref().ok_or_else(|| {
                 Error::Config("the quality gate needs analysed faces (from faces_for_enrolment)".into())
             })?;
-            let issues = gate.check(&analysis.quality, analysis.pose, analysis.eyes);
-            if !issues.is_empty() {
-                return Err(Error::LowQuality { issues, score: analysis.quality.score });
+            let verdict = gate.check(&analysis.quality, analysis.pose, analysis.eyes);
+            if !verdict.accepted() {
+                return Err(Error::LowQuality { issues: verdict.refused, score: analysis.quality.score });
             }
+            warnings = verdict.warnings;
         }
         let analysis = face.analysis;
         let (Some(embedding), Some(crop), Some(sha)) = (face.embedding, face.aligned, faces.source_sha256) else {
@@ -171,7 +176,7 @@ impl FaceEngine {
         let subject = ensure_subject(gallery, collection, subject)?;
         let added = gallery.add_face(collection, &SubjectKey::Id(subject.id), new_face)?;
         let subject = gallery.subject(collection, &SubjectKey::Id(subject.id))?;
-        Ok(Enrolled { subject, added, detection, analysis })
+        Ok(Enrolled { subject, added, detection, analysis, warnings })
     }
 
     /// Detects, checks and enrols the face of an encoded image.

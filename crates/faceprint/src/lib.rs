@@ -57,8 +57,8 @@ pub mod analysis {
     pub use faceprint_vision::analysis::pose::{Camera, PoseFit, REFERENCE_FACE, estimate_head_pose};
     pub use faceprint_vision::analysis::quality::{PART_FLOOR, Part, combine};
     pub use faceprint_vision::analysis::{
-        EYES_CLOSED_BELOW, EyeOpenness, HeadPose, PoseError, QualityGate, QualityInputs, QualityIssue, QualityParts,
-        QualityReport, QualityScales, Ramp, assess, eye_openness,
+        DEFAULT_REFUSALS, EYES_CLOSED_BELOW, EyeOpenness, GateVerdict, HeadPose, IssueSet, PoseError, QualityGate,
+        QualityInputs, QualityIssue, QualityParts, QualityReport, QualityScales, Ramp, assess, eye_openness,
     };
 }
 

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use faceprint::analysis::QualityIssue;
+use faceprint::analysis::{IssueSet, QualityGate, QualityIssue};
 use faceprint::{EnrolPolicy, Error, FaceAnalysis, FaceSelect, IndexKind, RgbImage, SqliteGallery};
 use image::ImageEncoder;
 
@@ -73,17 +73,46 @@ fn the_106_landmarks_put_eyes_nose_and_mouth_where_the_detector_does() {
     assert!(near(points[52], five[3]) && near(points[61], five[4]), "mouth corners");
 }
 
+/// Regression: the landmark model is not mirror-symmetric, and the detector's box moves by a
+/// pixel between a photo and its mirror image; mirroring a photo moved yaw by up to 4.2° more
+/// than a sign change (4 of 40 ordinary photos over 3.7°). Now the landmark crop is framed from
+/// a detection averaged with the mirror image's and the points are averaged with the mirrored
+/// crop's: every DevTest face within 1° (measured: 0.12° at most).
 #[test]
-fn a_mirrored_photo_flips_the_sign_of_yaw_within_3_degrees() {
-    for path in pose_photos() {
-        let image = decoded(&path);
-        let original = analyse(&png(&image)).pose.unwrap();
-        let mirrored = analyse(&png(&image::imageops::flip_horizontal(&image))).pose.unwrap();
-        eprintln!("{}: yaw {:+.1} mirrored {:+.1}", path.display(), original.yaw, mirrored.yaw);
-        assert!((original.yaw + mirrored.yaw).abs() < 3.0, "{}: {original:?} vs {mirrored:?}", path.display());
-        // Roll flips too, less tightly on strongly turned faces (measured: 3.2° apart at 53° yaw).
-        assert!((original.roll + mirrored.roll).abs() < 5.0, "roll: {original:?} vs {mirrored:?}");
+fn a_mirrored_photo_negates_yaw_and_roll_within_1_degree_on_every_devtest_face() {
+    let root = common::testdata().join("lfw-devtest/images");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap().map(|f| f.unwrap().path()))
+        .collect();
+    paths.sort();
+    assert_eq!(paths.len(), 1549);
+    // Both versions through the same decoder and encoder: PNGs of the decoded photo and of its
+    // mirror image.
+    let inputs: Vec<(PathBuf, Option<Vec<u8>>)> = paths
+        .iter()
+        .flat_map(|p| {
+            let image = decoded(p);
+            [(p.clone(), Some(png(&image))), (p.clone(), Some(png(&image::imageops::flip_horizontal(&image))))]
+        })
+        .collect();
+    let mut poses = vec![None; inputs.len()];
+    common::engine().process_inputs_analysed(inputs, FaceSelect::Center, |o| {
+        poses[o.index] = o.result.ok().and_then(|f| f.faces.first().and_then(|face| face.analysis.as_ref()?.pose));
+    });
+    let (mut checked, mut worst) = (0, 0.0f32);
+    for (path, pair) in paths.iter().zip(poses.chunks(2)) {
+        let (Some(original), Some(mirrored)) = (pair[0], pair[1]) else { continue };
+        if original.yaw.abs() >= 60.0 {
+            continue;
+        }
+        let (yaw_gap, roll_gap) = ((original.yaw + mirrored.yaw).abs(), (original.roll + mirrored.roll).abs());
+        assert!(yaw_gap < 1.0 && roll_gap < 1.0, "{}: {original:?} vs mirrored {mirrored:?}", path.display());
+        worst = worst.max(yaw_gap).max(roll_gap);
+        checked += 1;
     }
+    eprintln!("{checked} faces, worst gap {worst:.2}°");
+    assert!(checked >= 1500, "only {checked} faces with a pose under 60° yaw");
     // Not a trivial pass: the turned ones are turned.
     assert!(analyse_file(&lfw("Abdullah_Gul", 16)).pose.unwrap().yaw < -30.0);
     assert!(analyse_file(&orl(4, 10)).pose.unwrap().yaw > 15.0);
@@ -121,23 +150,6 @@ fn frontal_orl_faces_have_small_yaw() {
     }
 }
 
-#[test]
-fn closed_eyes_are_flagged_and_open_eyes_are_not() {
-    // ORL s8/7 and LFW's Allison_Searing_0001 have their eyes shut.
-    for path in [orl(8, 7), lfw("Allison_Searing", 1)] {
-        let eyes = analyse_file(&path).eyes.unwrap();
-        assert!(eyes.closed, "{}: {eyes:?}", path.display());
-    }
-    // The same ORL subject with open eyes, and ORL's photo 1s.
-    let mut open = 0;
-    for path in [orl(8, 1)].into_iter().chain((1..=40).map(|s| orl(s, 1))) {
-        let eyes = analyse_file(&path).eyes.unwrap();
-        open += usize::from(!eyes.closed);
-        assert!(eyes.left.max(eyes.right) > 0.16, "{}: {eyes:?}", path.display());
-    }
-    assert_eq!(open, 41);
-}
-
 /// Enrols `bytes` into a fresh gallery and returns the refusal reasons (empty: enrolled).
 fn gate_reasons(bytes: &[u8], policy: &EnrolPolicy) -> Vec<QualityIssue> {
     let dir = tempfile::tempdir().unwrap();
@@ -156,8 +168,16 @@ fn gate_reasons(bytes: &[u8], policy: &EnrolPolicy) -> Vec<QualityIssue> {
 }
 
 #[test]
-fn the_enrolment_gate_refuses_bad_faces_with_their_reason_and_force_overrides_it() {
-    let policy = EnrolPolicy { select: FaceSelect::Center, min_face_size: 0.0, ..EnrolPolicy::default() };
+fn a_gate_that_refuses_every_finding_names_each_bad_face_and_force_overrides_it() {
+    // The default gate only warns (no finding has shown an effect on errors); a caller can make
+    // each finding refuse.
+    let strict = QualityGate { refuse: IssueSet::all(), ..QualityGate::default() };
+    let policy = EnrolPolicy {
+        select: FaceSelect::Center,
+        min_face_size: 0.0,
+        quality_gate: Some(strict),
+        ..EnrolPolicy::default()
+    };
     let forced = EnrolPolicy { quality_gate: None, ..policy };
     // A frontal, sharp, well-lit face with open eyes (AJ_Lamas_0001 would not do: his broad
     // smile narrows his eyes under the closed-eyes line).

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
+use faceprint::analysis::{IssueSet, QualityIssue};
 use faceprint::{DEFAULT_COLLECTION, EnrolPolicy, FaceSelect, SubjectKey};
 
 use super::engine::infer;
@@ -191,6 +192,9 @@ pub async fn enrol(
 ) -> Result<(StatusCode, Json<EnrolledOut>), ApiError> {
     let select = parse_select(query.select.as_deref(), FaceSelect::All)?;
     let mut policy = EnrolPolicy { select, ..EnrolPolicy::default() };
+    if let (Some(gate), Some(codes)) = (policy.quality_gate.as_mut(), query.refuse.as_deref()) {
+        gate.refuse = parse_refusals(codes)?;
+    }
     if query.force.unwrap_or(false) {
         policy.quality_gate = None;
     }
@@ -211,6 +215,7 @@ pub async fn enrol(
             bbox: bbox(enrolled.detection.bbox),
             score: enrolled.detection.score,
             quality: enrolled.analysis.map(|a| a.quality),
+            warnings: enrolled.warnings.iter().map(|i| i.to_string()).collect(),
         }),
     ))
 }
@@ -225,4 +230,15 @@ pub async fn delete_face(
     let gallery = state.gallery.clone();
     blocking(move || gallery.delete_face(&collection, id)).await??;
     Ok(Json(DeletedOut { deleted: id, faces: 1 }))
+}
+
+/// `?refuse=eyes_closed,profile_pose`: the quality findings that refuse rather than warn.
+fn parse_refusals(codes: &str) -> Result<IssueSet, ApiError> {
+    let mut set = IssueSet::empty();
+    for code in codes.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+        let issue = QualityIssue::from_code(code)
+            .ok_or_else(|| ApiError::bad_request("bad_refuse", format!("unknown quality finding {code:?}")))?;
+        set = set.with(issue);
+    }
+    Ok(set)
 }

@@ -168,6 +168,9 @@ pub struct EnrolledOut {
     pub score: f32,
     #[schema(value_type = Option<Object>)]
     pub quality: Option<QualityReport>,
+    /// What the quality gate found wrong with the face without refusing it ("profile pose",
+    /// "blurry", …); empty when it found nothing or was forced off.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -219,7 +222,11 @@ pub struct VerifyQuery {
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct EnrolQuery {
-    /// Enrol a face the quality gate refuses.
+    /// Turn the quality gate off: no refusals, no warnings.
     pub force: Option<bool>,
     pub select: Option<String>,
+    /// Quality findings that refuse the face rather than warn, comma-separated (`blurry`,
+    /// `too_dark`, `too_bright`, `low_contrast`, `too_small`, `profile_pose`, `eyes_closed`,
+    /// `low_quality`). By default none refuses.
+    pub refuse: Option<String>,
 }

@@ -1,18 +1,33 @@
 //! Eye openness from the 106 landmarks: the eye aspect ratio (Soukupová and Čech, "Real-time
 //! eye blink detection using facial landmarks", 2016), averaged over the model's three pairs of
-//! facing lid points.
+//! facing lid points, and whether the eyes are shut.
+//!
+//! A low lid gap alone does not mean shut eyes: a downcast gaze lowers the upper lid and a
+//! smile pushes the lower lid up, and in a photo both look much like a blink. On LFW DevTest,
+//! most of the faces under the old single threshold (0.14) were looking down or smiling. Both
+//! leave a trace at the mouth that shut eyes do not: looking down (or the head pitched down)
+//! bends the mouth line upwards at the corners in the image, and a smile lifts the corners
+//! or opens the mouth wide. So `closed` needs a narrow gap in both eyes *and* a level,
+//! mostly closed mouth. Checked against faces labelled by eye (`faceprint/tests/eye_state.rs`,
+//! precision and recall in BENCHMARKS.md).
 
 use faceprint_types::Point;
 use serde::Serialize;
 
 use super::landmarks106::index;
 
-/// Below this eye aspect ratio in both eyes, the eyes count as closed. Chosen by looking at the
-/// faces it flags: on LFW DevTest it flags 28 of 1,549 faces (1.8%), nearly all shut or looking
-/// down, a few squeezed by a broad smile; open eyes measure 0.2–0.35. On ORL's small photos it
-/// flags s8/7 (eyes shut); the downcast s26/6 and s3/4 measure just above it (0.15).
-pub const EYES_CLOSED_BELOW: f32 = 0.14;
+/// Both eyes' aspect ratios under this: a candidate for shut eyes. Open eyes measure 0.2–0.35;
+/// the shut eyes labelled on DevTest and ORL measure 0.045–0.124 when the model finds them.
+pub const EYES_CLOSED_BELOW: f32 = 0.13;
 
+/// Mouth corners higher than the mouth's centre by more than this fraction of the mouth's
+/// width: a smile or a downcast face, not shut eyes. Labelled shut eyes measure −0.10 to +0.04;
+/// downcast and smiling faces with as narrow a lid gap +0.06 to +0.20.
+pub const MOUTH_CORNERS_RAISED_ABOVE: f32 = 0.05;
+
+/// A mouth open wider than this fraction of its width: laughing, which squeezes the eyes
+/// (labelled shut eyes, grimaces included: up to 0.18; a laugh at 0.38).
+pub const MOUTH_WIDE_OPEN_ABOVE: f32 = 0.3;
 /// Eye aspect ratio of each eye (lid gap over eye width: about 0.25–0.35 open, under 0.1 shut)
 /// and whether both are closed.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -42,7 +57,34 @@ pub fn eye_openness(landmarks: &[Point]) -> Option<EyeOpenness> {
         index::RIGHT_EYE_UPPER,
         index::RIGHT_EYE_LOWER,
     );
-    Some(EyeOpenness { left, right, closed: left < EYES_CLOSED_BELOW && right < EYES_CLOSED_BELOW })
+    let narrow = left < EYES_CLOSED_BELOW && right < EYES_CLOSED_BELOW;
+    let (corners_raised, opening) = mouth_shape(landmarks);
+    let closed = narrow && corners_raised <= MOUTH_CORNERS_RAISED_ABOVE && opening <= MOUTH_WIDE_OPEN_ABOVE;
+    Some(EyeOpenness { left, right, closed })
+}
+
+/// The mouth in the frame turned upright by the eye line: how far the corners sit above the
+/// mouth's centre, and how far the inner lips stand apart, both over the corner-to-corner
+/// width.
+pub fn mouth_shape(points: &[Point]) -> (f32, f32) {
+    let centre = |eye: [usize; 2]| {
+        [(points[eye[0]][0] + points[eye[1]][0]) / 2.0, (points[eye[0]][1] + points[eye[1]][1]) / 2.0]
+    };
+    let (left_eye, right_eye) = (
+        centre([index::LEFT_EYE_OUTER, index::LEFT_EYE_INNER]),
+        centre([index::RIGHT_EYE_OUTER, index::RIGHT_EYE_INNER]),
+    );
+    let angle = (right_eye[1] - left_eye[1]).atan2(right_eye[0] - left_eye[0]);
+    let (c, s) = (angle.cos(), angle.sin());
+    // y in the upright frame (image y grows downwards).
+    let upright_y = |i: usize| -s * points[i][0] + c * points[i][1];
+    let width = distance(points[index::MOUTH_LEFT], points[index::MOUTH_RIGHT]);
+    if width <= f32::EPSILON {
+        return (0.0, 0.0);
+    }
+    let mouth_centre = (upright_y(index::UPPER_LIP_INNER) + upright_y(index::LOWER_LIP_INNER)) / 2.0;
+    let corners = (upright_y(index::MOUTH_LEFT) + upright_y(index::MOUTH_RIGHT)) / 2.0;
+    ((mouth_centre - corners) / width, (upright_y(index::LOWER_LIP_INNER) - upright_y(index::UPPER_LIP_INNER)) / width)
 }
 
 fn distance(a: Point, b: Point) -> f32 {
@@ -95,6 +137,26 @@ mod tests {
         assert!((shut.left - 0.05).abs() < 1e-5 && shut.closed);
         // A wink is not closed eyes.
         assert!(!eye_openness(&face_with_eye_gaps(1.5, 9.0)).unwrap().closed);
+    }
+
+    /// Puts a mouth 40 px wide into `points`: corners `raised` px above the centre line, inner
+    /// lips `open` px apart.
+    fn with_mouth(mut points: Vec<Point>, raised: f32, open: f32) -> Vec<Point> {
+        points[index::MOUTH_LEFT] = [30.0, 100.0 - raised];
+        points[index::MOUTH_RIGHT] = [70.0, 100.0 - raised];
+        points[index::UPPER_LIP_INNER] = [50.0, 100.0 - open / 2.0];
+        points[index::LOWER_LIP_INNER] = [50.0, 100.0 + open / 2.0];
+        points
+    }
+
+    #[test]
+    fn narrow_eyes_over_a_smile_or_a_laugh_are_not_closed() {
+        let shut = face_with_eye_gaps(1.5, 1.5);
+        assert!(eye_openness(&with_mouth(shut.clone(), 0.0, 2.0)).unwrap().closed, "level, closed mouth");
+        let (raised, open) = mouth_shape(&with_mouth(shut.clone(), 6.0, 2.0));
+        assert!((raised - 0.15).abs() < 1e-5 && (open - 0.05).abs() < 1e-5, "{raised} {open}");
+        assert!(!eye_openness(&with_mouth(shut.clone(), 6.0, 2.0)).unwrap().closed, "smile");
+        assert!(!eye_openness(&with_mouth(shut, 0.0, 16.0)).unwrap().closed, "laugh");
     }
 
     #[test]

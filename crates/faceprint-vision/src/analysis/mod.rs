@@ -10,4 +10,7 @@ pub mod quality;
 pub use eyes::{EYES_CLOSED_BELOW, EyeOpenness, eye_openness};
 pub use landmarks106::{LANDMARK_CROP_SIZE, Landmarks106, landmark_crop_transform};
 pub use pose::{HeadPose, PoseError, estimate_head_pose};
-pub use quality::{QualityGate, QualityInputs, QualityIssue, QualityParts, QualityReport, QualityScales, Ramp, assess};
+pub use quality::{
+    DEFAULT_REFUSALS, GateVerdict, IssueSet, QualityGate, QualityInputs, QualityIssue, QualityParts, QualityReport,
+    QualityScales, Ramp, assess,
+};

@@ -5,10 +5,16 @@
 //! non-mated score is its best score over the *other* subjects, so the same searches give the
 //! false-positive side: FPIR(t) is the fraction of probes whose non-mated score reaches t.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use faceprint_gallery::{Gallery, SubjectKey};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde::Serialize;
+
+use super::evidence::Interval;
+use crate::analysis::{QualityGate, QualityIssue};
 
 use crate::{EnrolPolicy, Error, FaceEngine, FaceSelect};
 
@@ -72,6 +78,8 @@ pub struct ProbeOutcome {
     pub non_mated: Option<f32>,
     /// Whether its own subject came first.
     pub rank1: bool,
+    /// The gate rules its subject's enrolled photo breaks (whether or not the gate refused it).
+    pub enrolment_issues: Vec<QualityIssue>,
 }
 
 /// Summary of an identification run.
@@ -89,6 +97,72 @@ pub struct IdentificationReport {
     pub engine_threshold: f32,
     pub fpir_at_engine_threshold: f64,
     pub tpir_at_engine_threshold: f64,
+    /// For each gate rule: rank-1 of the probes whose subject's enrolled photo breaks it,
+    /// against the others.
+    pub rule_effects: Vec<Rank1RuleEffect>,
+}
+
+/// How rank-1 differs for probes whose subject's enrolled photo breaks a rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rank1RuleEffect {
+    pub issue: QualityIssue,
+    /// Probes whose subject's enrolled photo breaks the rule.
+    pub probes: usize,
+    pub rank1_flagged: f64,
+    pub rank1_other: f64,
+    /// `rank1_other − rank1_flagged` (a rank-1 loss, positive when the rule predicts misses),
+    /// with a bootstrap interval over the subjects.
+    pub loss: Interval,
+}
+
+/// Bootstrap resamples for the rules' intervals.
+const RULE_RESAMPLES: usize = 1000;
+
+/// Rank-1 loss of each rule, with intervals from a bootstrap over subjects.
+pub fn rank1_rule_effects(outcomes: &[ProbeOutcome], resamples: usize) -> Vec<Rank1RuleEffect> {
+    let mut subjects: Vec<&str> = outcomes.iter().map(|o| o.subject.as_str()).collect();
+    subjects.sort_unstable();
+    subjects.dedup();
+    let by_subject: Vec<Vec<&ProbeOutcome>> =
+        subjects.iter().map(|s| outcomes.iter().filter(|o| o.subject == *s).collect()).collect();
+    let mut rng = StdRng::seed_from_u64(2026);
+    QualityIssue::ALL
+        .iter()
+        .map(|&issue| {
+            let loss_of = |sample: &[&ProbeOutcome]| {
+                let (hit, rest): (Vec<&&ProbeOutcome>, Vec<&&ProbeOutcome>) =
+                    sample.iter().partition(|o| o.enrolment_issues.contains(&issue));
+                let rate = |v: &[&&ProbeOutcome]| v.iter().filter(|o| o.rank1).count() as f64 / v.len().max(1) as f64;
+                (hit.len(), rate(&hit), rate(&rest))
+            };
+            let all: Vec<&ProbeOutcome> = outcomes.iter().collect();
+            let (probes, rank1_flagged, rank1_other) = loss_of(&all);
+            let mut draws: Vec<f64> = Vec::new();
+            if probes > 0 {
+                for _ in 0..resamples {
+                    let sample: Vec<&ProbeOutcome> = (0..by_subject.len())
+                        .flat_map(|_| by_subject[rng.random_range(0..by_subject.len())].iter().copied())
+                        .collect();
+                    let (n, flagged, other) = loss_of(&sample);
+                    if n > 0 {
+                        draws.push(other - flagged);
+                    }
+                }
+            }
+            draws.sort_by(f64::total_cmp);
+            let estimate = if probes > 0 { rank1_other - rank1_flagged } else { 0.0 };
+            let at = |q: f64| {
+                draws.get(((q * draws.len().saturating_sub(1) as f64).round()) as usize).copied().unwrap_or(estimate)
+            };
+            Rank1RuleEffect {
+                issue,
+                probes,
+                rank1_flagged,
+                rank1_other,
+                loss: Interval { estimate, low: at(0.025), high: at(0.975) },
+            }
+        })
+        .collect()
 }
 
 /// Fraction of probes whose own subject ranked first.
@@ -138,18 +212,24 @@ fn next_up(x: f32) -> f32 {
 impl FaceEngine {
     /// Enrols the protocol's gallery photos into `gallery` (selecting faces with `select`),
     /// searches with every probe and reports. `progress` gets (done, total) over both phases.
+    ///
+    /// `gate` is the enrolment quality gate (`None`: every photo is enrolled whatever its
+    /// quality, as `--force` does). Whatever the gate, the rules each enrolled photo breaks are
+    /// recorded, so the report says how rank-1 differs for people whose photo breaks each rule.
     pub fn evaluate_identification(
         &self,
         gallery: &dyn Gallery,
         collection: &str,
         protocol: &IdentificationProtocol,
         select: FaceSelect,
+        gate: Option<QualityGate>,
         mut progress: impl FnMut(usize, usize),
     ) -> Result<(IdentificationReport, Vec<ProbeOutcome>), Error> {
         let total = protocol.enrol.len() + protocol.probes.len();
-        // The protocol measures recognition: every listed photo is enrolled, whatever its quality.
-        let policy = EnrolPolicy { select, quality_gate: None, ..EnrolPolicy::default() };
+        let policy = EnrolPolicy { select, quality_gate: gate, ..EnrolPolicy::default() };
+        let judge = gate.unwrap_or_default();
         let mut failures = Vec::new();
+        let mut findings: HashMap<String, Vec<QualityIssue>> = HashMap::new();
         let inputs = protocol.enrol.iter().map(|(_, p)| (p.clone(), None)).collect();
         let mut done = 0;
         let mut write_error = None;
@@ -157,8 +237,12 @@ impl FaceEngine {
             done += 1;
             progress(done, total);
             let subject = &protocol.enrol[outcome.index].0;
-            let enrolled =
-                outcome.result.and_then(|faces| self.enrol_faces(gallery, collection, subject, faces, &policy));
+            let enrolled = outcome.result.and_then(|faces| {
+                if let Some(a) = faces.faces.first().and_then(|f| f.analysis.as_ref()) {
+                    findings.entry(subject.clone()).or_default().extend(judge.findings(&a.quality, a.pose, a.eyes));
+                }
+                self.enrol_faces(gallery, collection, subject, faces, &policy)
+            });
             match enrolled {
                 Ok(_) => {}
                 Err(Error::Gallery(e)) => write_error = Some(e),
@@ -182,7 +266,15 @@ impl FaceEngine {
             };
             match probe {
                 Ok((mated, non_mated, rank1)) => {
-                    outcomes.push(ProbeOutcome { subject, path: outcome.path, mated, non_mated, rank1 })
+                    let enrolment_issues = findings.get(&subject).cloned().unwrap_or_default();
+                    outcomes.push(ProbeOutcome {
+                        subject,
+                        path: outcome.path,
+                        mated,
+                        non_mated,
+                        rank1,
+                        enrolment_issues,
+                    })
                 }
                 Err(e) => search_error = Some(e),
             }
@@ -205,6 +297,7 @@ impl FaceEngine {
             engine_threshold: self.identify_threshold(),
             fpir_at_engine_threshold,
             tpir_at_engine_threshold,
+            rule_effects: rank1_rule_effects(&outcomes, RULE_RESAMPLES),
         };
         Ok((report, outcomes))
     }
@@ -243,6 +336,7 @@ mod tests {
             mated: Some(mated),
             non_mated: Some(non_mated),
             rank1: mated > non_mated,
+            enrolment_issues: vec![],
         }
     }
 
@@ -284,6 +378,7 @@ mod tests {
             mated: None,
             non_mated: None,
             rank1: false,
+            enrolment_issues: vec![],
         });
         let (fpir, tpir) = rates_at(&outcomes, 0.5);
         assert_eq!((fpir, tpir), (0.0, 0.5));
