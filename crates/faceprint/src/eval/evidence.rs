@@ -142,24 +142,27 @@ impl Interval {
     }
 }
 
-/// `statistic` on `pairs`, with the 2.5th and 97.5th percentiles of its value over `resamples`
-/// cluster-bootstrap resamples of the people (a fixed seed: the same run gives the same
-/// interval). `statistic` may return several values (one per measure); each gets its interval.
-pub fn bootstrap<const N: usize>(
-    pairs: &[MatedPair],
+/// `statistic` on `items`, with the 2.5th and 97.5th percentiles of its value over `resamples`
+/// cluster-bootstrap resamples: whole clusters (`cluster` of an item: its person) are drawn with
+/// replacement, as many as there are. The seed is fixed: the same run gives the same interval.
+/// `statistic` may return several values (one per measure); each gets its interval, from the
+/// resamples where it is finite (NaN: the resample says nothing of it).
+pub fn bootstrap<T: Clone, K: Ord, const N: usize>(
+    items: &[T],
+    cluster: impl Fn(&T) -> K,
     resamples: usize,
     seed: u64,
-    statistic: impl Fn(&[MatedPair]) -> [f64; N],
+    statistic: impl Fn(&[T]) -> [f64; N],
 ) -> [Interval; N] {
-    let estimate = statistic(pairs);
-    let mut by_person: std::collections::BTreeMap<usize, Vec<MatedPair>> = Default::default();
-    for p in pairs {
-        by_person.entry(p.person).or_default().push(*p);
+    let estimate = statistic(items);
+    let mut clusters: std::collections::BTreeMap<K, Vec<T>> = Default::default();
+    for item in items {
+        clusters.entry(cluster(item)).or_default().push(item.clone());
     }
-    let groups: Vec<Vec<MatedPair>> = by_person.into_values().collect();
+    let groups: Vec<Vec<T>> = clusters.into_values().collect();
     let mut rng = StdRng::seed_from_u64(seed);
     let mut draws: Vec<[f64; N]> = Vec::with_capacity(resamples);
-    let mut sample = Vec::with_capacity(pairs.len());
+    let mut sample = Vec::with_capacity(items.len());
     for _ in 0..resamples {
         if groups.is_empty() {
             break;
@@ -181,6 +184,16 @@ pub fn bootstrap<const N: usize>(
         };
         Interval { estimate: estimate[k], low: at(0.025), high: at(0.975) }
     })
+}
+
+/// [`bootstrap`] over mated pairs, clustered by person.
+fn bootstrap_pairs<const N: usize>(
+    pairs: &[MatedPair],
+    resamples: usize,
+    seed: u64,
+    statistic: impl Fn(&[MatedPair]) -> [f64; N],
+) -> [Interval; N] {
+    bootstrap(pairs, |p| p.person, resamples, seed, statistic)
 }
 
 /// What one gate rule predicts: the FNMR of mated pairs that hold a face breaking it, against
@@ -217,7 +230,7 @@ pub fn rule_effects(
                 (hit, rest)
             };
             let (hit, rest) = split(pairs);
-            let [effect] = bootstrap(pairs, resamples, seed, |sample| {
+            let [effect] = bootstrap_pairs(pairs, resamples, seed, |sample| {
                 let (hit, rest) = split(sample);
                 // A resample without a flagged pair says nothing about the rule.
                 if hit.is_empty() { [f64::NAN] } else { [fnmr(&hit, threshold) - fnmr(&rest, threshold)] }
@@ -269,7 +282,7 @@ pub fn edc_evidence(
 ) -> Option<EdcEvidence> {
     let threshold = set.threshold_at_fmr(fmr)?;
     const M: usize = QUALITY_MEASURES.len();
-    let intervals: [Interval; M] = bootstrap(&set.mated, resamples, seed, |sample| {
+    let intervals: [Interval; M] = bootstrap_pairs(&set.mated, resamples, seed, |sample| {
         std::array::from_fn(|m| edc_area(&edc(faces, sample, Some(m), threshold, max_discard)))
     });
     Some(EdcEvidence {
@@ -347,10 +360,11 @@ mod tests {
     #[test]
     fn the_bootstrap_interval_brackets_the_estimate_and_a_constant_has_none() {
         let set = PairSet::build(&faces(), |_| true);
-        let [share] =
-            bootstrap(&set.mated, 500, 1, |s| [s.iter().filter(|p| p.person == 3).count() as f64 / s.len() as f64]);
+        let [share] = bootstrap_pairs(&set.mated, 500, 1, |s| {
+            [s.iter().filter(|p| p.person == 3).count() as f64 / s.len() as f64]
+        });
         assert!(share.low <= share.estimate && share.estimate <= share.high && share.low < share.high, "{share:?}");
-        let [constant] = bootstrap(&set.mated, 100, 1, |_| [0.5]);
+        let [constant] = bootstrap_pairs(&set.mated, 100, 1, |_| [0.5]);
         assert_eq!((constant.low, constant.high), (0.5, 0.5));
     }
 

@@ -9,11 +9,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use faceprint_gallery::{Gallery, SubjectKey};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-use super::evidence::Interval;
+use super::evidence::{Interval, bootstrap};
 use crate::analysis::{QualityGate, QualityIssue};
 
 use crate::{EnrolPolicy, Error, FaceEngine, FaceSelect};
@@ -120,47 +118,31 @@ const RULE_RESAMPLES: usize = 1000;
 
 /// Rank-1 loss of each rule, with intervals from a bootstrap over subjects.
 pub fn rank1_rule_effects(outcomes: &[ProbeOutcome], resamples: usize) -> Vec<Rank1RuleEffect> {
-    let mut subjects: Vec<&str> = outcomes.iter().map(|o| o.subject.as_str()).collect();
-    subjects.sort_unstable();
-    subjects.dedup();
-    let by_subject: Vec<Vec<&ProbeOutcome>> =
-        subjects.iter().map(|s| outcomes.iter().filter(|o| o.subject == *s).collect()).collect();
-    let mut rng = StdRng::seed_from_u64(2026);
+    let probes: Vec<&ProbeOutcome> = outcomes.iter().collect();
     QualityIssue::ALL
         .iter()
         .map(|&issue| {
-            let loss_of = |sample: &[&ProbeOutcome]| {
-                let (hit, rest): (Vec<&&ProbeOutcome>, Vec<&&ProbeOutcome>) =
+            // (flagged probes, rank-1 of those, rank-1 of the others)
+            let split = |sample: &[&ProbeOutcome]| {
+                let (hit, rest): (Vec<&ProbeOutcome>, Vec<&ProbeOutcome>) =
                     sample.iter().partition(|o| o.enrolment_issues.contains(&issue));
-                let rate = |v: &[&&ProbeOutcome]| v.iter().filter(|o| o.rank1).count() as f64 / v.len().max(1) as f64;
+                let rate = |v: &[&ProbeOutcome]| v.iter().filter(|o| o.rank1).count() as f64 / v.len().max(1) as f64;
                 (hit.len(), rate(&hit), rate(&rest))
             };
-            let all: Vec<&ProbeOutcome> = outcomes.iter().collect();
-            let (probes, rank1_flagged, rank1_other) = loss_of(&all);
-            let mut draws: Vec<f64> = Vec::new();
-            if probes > 0 {
-                for _ in 0..resamples {
-                    let sample: Vec<&ProbeOutcome> = (0..by_subject.len())
-                        .flat_map(|_| by_subject[rng.random_range(0..by_subject.len())].iter().copied())
-                        .collect();
-                    let (n, flagged, other) = loss_of(&sample);
-                    if n > 0 {
-                        draws.push(other - flagged);
-                    }
-                }
-            }
-            draws.sort_by(f64::total_cmp);
-            let estimate = if probes > 0 { rank1_other - rank1_flagged } else { 0.0 };
-            let at = |q: f64| {
-                draws.get(((q * draws.len().saturating_sub(1) as f64).round()) as usize).copied().unwrap_or(estimate)
-            };
-            Rank1RuleEffect {
-                issue,
-                probes,
-                rank1_flagged,
-                rank1_other,
-                loss: Interval { estimate, low: at(0.025), high: at(0.975) },
-            }
+            let (flagged, rank1_flagged, rank1_other) = split(&probes);
+            let [loss] = bootstrap(
+                &probes,
+                |o| o.subject.as_str(),
+                resamples,
+                2026,
+                |sample| {
+                    // A resample without a flagged probe says nothing about the rule.
+                    let (n, flagged, other) = split(sample);
+                    [if n > 0 { other - flagged } else { f64::NAN }]
+                },
+            );
+            let loss = if flagged > 0 { loss } else { Interval { estimate: 0.0, low: 0.0, high: 0.0 } };
+            Rank1RuleEffect { issue, probes: flagged, rank1_flagged, rank1_other, loss }
         })
         .collect()
 }
