@@ -123,7 +123,7 @@ pub fn run(engine_args: &EngineArgs, args: &GateEvalArgs<'_>, quiet: bool) -> Re
 
     let halves: [(&'static str, Option<usize>); 3] =
         [("A (recipe chosen)", Some(0)), ("B (held out)", Some(1)), ("all", None)];
-    let mut reports = Vec::new();
+    let (mut reports, mut sets) = (Vec::new(), Vec::new());
     for (label, half) in halves {
         let keep = |p: usize| half.is_none_or(|h| half_of(&people[p]) == h);
         let set = PairSet::build(&faces, keep);
@@ -133,8 +133,9 @@ pub fn run(engine_args: &EngineArgs, args: &GateEvalArgs<'_>, quiet: bool) -> Re
             .filter_map(|&fmr| edc_evidence(&faces, &set, fmr, args.max_discard, args.resamples, SEED))
             .collect();
         reports.push(HalfReport { half: label, people: (0..people.len()).filter(|&p| keep(p)).count(), at });
+        sets.push(set);
     }
-    let all = PairSet::build(&faces, |_| true);
+    let (held_out, all) = (&sets[1], &sets[2]);
     let threshold = all.threshold_at_fmr(RULE_FMR).unwrap_or(f32::INFINITY);
     let rules: Vec<RuleReport> = rule_effects(&faces, &all.mated, threshold, args.resamples, SEED)
         .into_iter()
@@ -156,7 +157,7 @@ pub fn run(engine_args: &EngineArgs, args: &GateEvalArgs<'_>, quiet: bool) -> Re
     let without_face = faces.iter().filter(|f| f.embedding.is_none()).count();
 
     if let Some(path) = args.plot {
-        plot_held_out(path, &faces, &people, args, reports.get(1))?;
+        plot_held_out(path, &faces, held_out, args.max_discard, &reports[1])?;
     }
     if args.json {
         let report = serde_json::json!({
@@ -234,26 +235,20 @@ fn print_edc(e: &EdcEvidence, max_discard: f64) {
     println!("    {:<15} {:.5}   (discarding by the similarity itself: the floor)", "oracle", e.oracle);
 }
 
-/// The held-out half's curves at the lowest FMR asked for.
+/// The held-out half's curves at the last FMR asked for.
 fn plot_held_out(
     path: &Path,
     faces: &[LabelledFace],
-    people: &[String],
-    args: &GateEvalArgs<'_>,
-    held_out: Option<&HalfReport>,
+    held_out: &PairSet,
+    max_discard: f64,
+    report: &HalfReport,
 ) -> Result<()> {
-    let Some(evidence) = held_out.and_then(|h| h.at.last()) else { return Ok(()) };
-    let set = PairSet::build(faces, |p| half_of(&people[p]) == 1);
+    let Some(evidence) = report.at.last() else { return Ok(()) };
+    let curve = |measure| edc(faces, &held_out.mated, measure, evidence.threshold, max_discard);
     let mut curves: Vec<(String, Vec<EdcPoint>)> = (0..QUALITY_MEASURES.len())
-        .map(|m| {
-            let curve = edc(faces, &set.mated, Some(m), evidence.threshold, args.max_discard);
-            (format!("{} ({:.5})", QUALITY_MEASURES[m], evidence.areas[m].1.estimate), curve)
-        })
+        .map(|m| (format!("{} ({:.5})", QUALITY_MEASURES[m], evidence.areas[m].1.estimate), curve(Some(m))))
         .collect();
-    curves.push((
-        format!("oracle ({:.5})", evidence.oracle),
-        edc(faces, &set.mated, None, evidence.threshold, args.max_discard),
-    ));
+    curves.push((format!("oracle ({:.5})", evidence.oracle), curve(None)));
     let title = format!(
         "EDC, held-out half, FMR {:.0e} (threshold {:.3}), {} errors in {} mated pairs",
         evidence.fmr, evidence.threshold, evidence.errors, evidence.mated_pairs
