@@ -28,6 +28,7 @@ pub const MOUTH_CORNERS_RAISED_ABOVE: f32 = 0.05;
 /// A mouth open wider than this fraction of its width: laughing, which squeezes the eyes
 /// (labelled shut eyes, grimaces included: up to 0.18; a laugh at 0.38).
 pub const MOUTH_WIDE_OPEN_ABOVE: f32 = 0.3;
+
 /// Eye aspect ratio of each eye (lid gap over eye width: about 0.25–0.35 open, under 0.1 shut)
 /// and whether both are closed.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

@@ -8,6 +8,7 @@
 //! stays where the whole set put it (its non-mated pairs are many and the FMR they give is
 //! precise; what is uncertain is how the mated pairs fall around it).
 
+use faceprint_types::cosine_similarity;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -54,7 +55,7 @@ impl PairSet {
         for (n, &i) in chosen.iter().enumerate() {
             for &j in &chosen[n + 1..] {
                 let similarity = match (&faces[i].embedding, &faces[j].embedding) {
-                    (Some(a), Some(b)) => Some(a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>()),
+                    (Some(a), Some(b)) => Some(cosine_similarity(a, b)),
                     _ => None,
                 };
                 if faces[i].person == faces[j].person {
