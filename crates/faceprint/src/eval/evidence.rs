@@ -72,12 +72,11 @@ impl PairSet {
     /// The lowest threshold at which at most `fmr` of the non-mated pairs are accepted; `None`
     /// without non-mated pairs.
     pub fn threshold_at_fmr(&self, fmr: f64) -> Option<f32> {
-        let n = self.non_mated.len();
-        if n == 0 {
+        if self.non_mated.is_empty() {
             return None;
         }
-        let allowed = (fmr * n as f64).floor() as usize;
-        Some(if allowed >= n { f32::NEG_INFINITY } else { self.non_mated[allowed].next_up() })
+        let allowed = (fmr * self.non_mated.len() as f64).floor() as usize;
+        Some(super::threshold_admitting(&self.non_mated, allowed))
     }
 }
 
@@ -137,6 +136,9 @@ pub struct Interval {
 }
 
 impl Interval {
+    /// What a rule that flags nothing has: no effect, and no uncertainty about it.
+    pub const NO_EFFECT: Interval = Interval { estimate: 0.0, low: 0.0, high: 0.0 };
+
     /// Whether the whole interval lies above zero.
     pub fn above_zero(&self) -> bool {
         self.low > 0.0
@@ -226,10 +228,8 @@ pub fn rule_effects(
         .map(|&issue| {
             let breaks = |i: usize| faces[i].issues.contains(&issue);
             let flagged = |p: &MatedPair| breaks(p.a) || breaks(p.b);
-            let split = |sample: &[MatedPair]| {
-                let (hit, rest): (Vec<MatedPair>, Vec<MatedPair>) = sample.iter().partition(|p| flagged(p));
-                (hit, rest)
-            };
+            let split =
+                |sample: &[MatedPair]| -> (Vec<MatedPair>, Vec<MatedPair>) { sample.iter().partition(|p| flagged(p)) };
             let (hit, rest) = split(pairs);
             let [effect] = bootstrap_pairs(pairs, resamples, seed, |sample| {
                 let (hit, rest) = split(sample);
@@ -243,7 +243,7 @@ pub fn rule_effects(
                 flagged_errors: hit.iter().filter(|p| rejected(p, threshold)).count(),
                 fnmr_flagged: fnmr(&hit, threshold),
                 fnmr_other: fnmr(&rest, threshold),
-                effect: if hit.is_empty() { Interval { estimate: 0.0, low: 0.0, high: 0.0 } } else { effect },
+                effect: if hit.is_empty() { Interval::NO_EFFECT } else { effect },
             }
         })
         .collect()

@@ -141,7 +141,7 @@ pub fn rank1_rule_effects(outcomes: &[ProbeOutcome], resamples: usize) -> Vec<Ra
                     [if n > 0 { other - flagged } else { f64::NAN }]
                 },
             );
-            let loss = if flagged > 0 { loss } else { Interval { estimate: 0.0, low: 0.0, high: 0.0 } };
+            let loss = if flagged > 0 { loss } else { Interval::NO_EFFECT };
             Rank1RuleEffect { issue, probes: flagged, rank1_flagged, rank1_other, loss }
         })
         .collect()
@@ -172,23 +172,8 @@ pub fn tpir_at_fpir(outcomes: &[ProbeOutcome], fpir: f64) -> (f32, f64) {
     let mut non_mated: Vec<f32> = outcomes.iter().filter_map(|o| o.non_mated).collect();
     non_mated.sort_by(|a, b| b.total_cmp(a));
     let allowed = (fpir * outcomes.len() as f64).floor() as usize;
-    // Just above the (allowed+1)-th highest non-mated score: at most `allowed` reach it.
-    let threshold = match non_mated.get(allowed) {
-        Some(&score) => next_up(score),
-        None => f32::NEG_INFINITY,
-    };
+    let threshold = super::threshold_admitting(&non_mated, allowed);
     (threshold, rates_at(outcomes, threshold).1)
-}
-
-fn next_up(x: f32) -> f32 {
-    if x.is_nan() || x == f32::INFINITY {
-        return x;
-    }
-    if x == 0.0 {
-        return f32::from_bits(1);
-    }
-    let bits = x.to_bits();
-    f32::from_bits(if x > 0.0 { bits + 1 } else { bits - 1 })
 }
 
 impl FaceEngine {

@@ -15,6 +15,13 @@ pub mod evidence;
 pub mod identification;
 pub mod quality;
 
+/// The lowest threshold that `allowed` of the impostor scores reach, given those scores highest
+/// first: just above the `allowed`-th highest, or −∞ when there are no more than `allowed`.
+/// Verification (FMR) and identification (FPIR) fix their thresholds this way.
+pub fn threshold_admitting(impostor_scores_high_first: &[f32], allowed: usize) -> f32 {
+    impostor_scores_high_first.get(allowed).map_or(f32::NEG_INFINITY, |s| s.next_up())
+}
+
 /// One labelled pair's outcome.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PairScore {

@@ -52,9 +52,7 @@ pub fn threshold_at_fmr(pairs: &[QualityPair], fmr: f64) -> Option<f32> {
     }
     non_mated.sort_by(|a, b| b.total_cmp(a));
     let allowed = (fmr * non_mated.len() as f64).floor() as usize;
-    // Accept strictly above the first rejected score: `allowed` pairs score higher.
-    let rejected = non_mated[allowed.min(non_mated.len() - 1)];
-    Some(if allowed >= non_mated.len() { f32::NEG_INFINITY } else { rejected.next_up() })
+    Some(super::threshold_admitting(&non_mated, allowed))
 }
 
 /// One point of an EDC: the fraction of mated pairs discarded and the FNMR of the rest.
