@@ -12,7 +12,7 @@ use crate::measure::{percentile_ms, rss_kib};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use faceprint::index::{ExactIndex, HnswIndex, VectorIndex};
 use faceprint::{DEFAULT_COLLECTION, EnrolPolicy, FaceSelect, Gallery, HnswParams, IndexKind, NewFace, SqliteGallery};
 use ndarray::{Array2, linalg::general_mat_mul};
@@ -28,16 +28,19 @@ use crate::commands::build_engine;
 const FAISS_SCRIPT: &str = include_str!("../../../bench/faiss_reference.py");
 /// Faces written per transaction when filling the store.
 const STORE_BATCH: usize = 10_000;
-const K: usize = 10;
+use crate::bench_indexes::{self, K, Probes};
 
 #[derive(Debug, clap::Args)]
 pub struct SearchBenchArgs {
     /// Enrolled faceprints.
     #[arg(long, default_value_t = 1_000_000)]
     pub n: usize,
-    /// Queries (genuine-like probes).
+    /// Queries (genuine-like probes): agreement with exact search is measured on all of them.
     #[arg(long, default_value_t = 1000)]
     pub queries: usize,
+    /// Queries timed one by one for the approximate indexes (the first ones).
+    #[arg(long, default_value_t = 1000)]
+    pub timed_queries: usize,
     /// Queries timed one by one for exact search (each scans the whole gallery).
     #[arg(long, default_value_t = 100)]
     pub exact_single_queries: usize,
@@ -71,6 +74,13 @@ pub struct SearchBenchArgs {
     pub work_dir: Option<PathBuf>,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Faces the compressed index re-ranks exactly, to sweep (each out of a Hamming shortlist
+    /// 8 times as long).
+    #[arg(long, value_delimiter = ',', default_value = "100,200,300,500,1000")]
+    pub rerank: Vec<usize>,
+    /// Probes of people not enrolled, for the best-impostor curve and the FPIR rule.
+    #[arg(long, default_value_t = 2000)]
+    pub strangers: usize,
     /// Also write the results as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -108,8 +118,16 @@ fn rss_bytes() -> u64 {
 
 /// Enrols every face of LFW DevTest and ORL into a fresh gallery with the real pipeline (the
 /// end-to-end enrolment throughput), and returns the fit plus that measurement.
-fn fit_real_faces(args: &SearchBenchArgs, engine_args: &EngineArgs, dir: &Path) -> Result<(Fit, Value)> {
+fn fit_real_faces(
+    args: &SearchBenchArgs,
+    engine_args: &EngineArgs,
+    dir: &Path,
+) -> Result<(Fit, Value, Option<faceprint::ImpostorModel>)> {
     let engine = build_engine(engine_args)?;
+    let shipped = match engine.identify_rule() {
+        faceprint::IdentifyThreshold::ForFpir { model, .. } => Some(model),
+        faceprint::IdentifyThreshold::Fixed(_) => None,
+    };
     let mut images = Vec::new();
     for (root, pattern) in [("lfw-devtest/images", "jpg"), ("orl", "pgm")] {
         let protocol = faceprint::eval::identification::lfw_protocol(&args.testdata.join(root))?;
@@ -176,7 +194,7 @@ fn fit_real_faces(args: &SearchBenchArgs, engine_args: &EngineArgs, dir: &Path) 
         "real_faces_fitted": n, "genuine_pairs": genuine.len(), "genuine_mean_similarity": genuine_mean,
     });
     eprintln!("{enrolment}");
-    Ok((Fit { mean, centred, genuine }, enrolment))
+    Ok((Fit { mean, centred, genuine }, enrolment, shipped))
 }
 
 /// `count` unit vectors of the distribution, row-major, drawn on every core.
@@ -240,16 +258,6 @@ fn probes(fit: &Fit, real: bool, base: &[f32], dims: usize, count: usize, seed: 
     (queries, sources)
 }
 
-fn single_latencies(index: &dyn VectorIndex, queries: &[Vec<f32>]) -> Result<(f64, f64)> {
-    let mut times = Vec::with_capacity(queries.len());
-    for q in queries {
-        let started = Instant::now();
-        index.search(q, K)?;
-        times.push(started.elapsed());
-    }
-    Ok((percentile_ms(&mut times, 50.0), percentile_ms(&mut times, 99.0)))
-}
-
 fn recall(found: &[Vec<i64>], truth: &[Vec<i64>]) -> (f64, f64) {
     let n = found.len() as f64;
     let at1 = found.iter().zip(truth).filter(|(f, t)| f.first() == t.first()).count() as f64 / n;
@@ -272,15 +280,9 @@ fn write_f32(path: &Path, values: impl Iterator<Item = f32>) -> Result<()> {
     Ok(())
 }
 
-/// Fills a SQLite gallery with the vectors (store-only enrolment), then measures building the
-/// graph on open, saving it, and opening again with the saved graph.
-fn store_run(
-    base: &[f32],
-    dims: usize,
-    params: HnswParams,
-    queries: &[Vec<f32>],
-    dir: &Path,
-) -> Result<(Value, SqliteGallery)> {
+/// Fills a SQLite gallery with the vectors (store-only enrolment, one subject per face, face id
+/// = row + 1); returns its path and the seconds it took.
+fn fill_store(base: &[f32], dims: usize, dir: &Path) -> Result<(PathBuf, f64)> {
     let n = base.len() / dims;
     let path = dir.join("bench.db");
     let _ = std::fs::remove_file(&path);
@@ -315,7 +317,41 @@ fn store_run(
             }
         }
     }
-    let fill_s = started.elapsed().as_secs_f64();
+    Ok((path, started.elapsed().as_secs_f64()))
+}
+
+/// Times opening the filled gallery with `kind` (reading the vectors and building the index),
+/// and searching through it.
+fn open_and_search(path: &Path, kind: IndexKind, queries: &[Vec<f32>]) -> Result<Value> {
+    let model = faceprint::ModelId("bench-synthetic".into());
+    let started = Instant::now();
+    let gallery = SqliteGallery::builder().index(kind).open(path)?;
+    let open_s = started.elapsed().as_secs_f64();
+    let mut times = Vec::new();
+    for q in queries.iter().take(1000) {
+        let started = Instant::now();
+        gallery.search(DEFAULT_COLLECTION, &model, q, 5)?;
+        times.push(started.elapsed());
+    }
+    let report = json!({"index": gallery.index_kind(DEFAULT_COLLECTION)?, "open_s": open_s,
+        "index_bytes_per_face": gallery.index_memory_bytes() as f64 / gallery.collection_faces(DEFAULT_COLLECTION)?.max(1) as f64,
+        "gallery_search_p50_ms": percentile_ms(&mut times, 50.0), "gallery_search_p99_ms": percentile_ms(&mut times, 99.0)});
+    eprintln!("  gallery with {kind:?}: {report}");
+    Ok(report)
+}
+
+/// Fills a SQLite gallery with the vectors, then measures building the graph on open, saving
+/// it, and opening again with the saved graph.
+fn store_run(
+    base: &[f32],
+    dims: usize,
+    params: HnswParams,
+    queries: &[Vec<f32>],
+    dir: &Path,
+) -> Result<(Value, SqliteGallery)> {
+    let n = base.len() / dims;
+    let model = faceprint::ModelId("bench-synthetic".into());
+    let (path, fill_s) = fill_store(base, dims, dir)?;
     let open = |label: &str| -> Result<(SqliteGallery, f64, u64)> {
         let rss = rss_bytes();
         let started = Instant::now();
@@ -363,7 +399,7 @@ fn sweep_point(
     queries: &[Vec<f32>],
     truth: &[Vec<i64>],
     ef: usize,
-) -> Result<Value> {
+) -> Result<(Value, Vec<Option<usize>>)> {
     let mut times = Vec::with_capacity(queries.len());
     let mut found = Vec::with_capacity(queries.len());
     for q in queries {
@@ -377,53 +413,87 @@ fn sweep_point(
     let (p50, p99) = (percentile_ms(&mut times, 50.0), percentile_ms(&mut times, 99.0));
     let (r1, r10) = recall(&found, truth);
     eprintln!("  ef {ef}: p50 {p50:.3} ms, p99 {p99:.3} ms, {qps:.0} q/s, recall@1 {r1:.4}, @10 {r10:.4}");
-    Ok(json!({"ef_search": ef, "p50_ms": p50, "p99_ms": p99, "batch_qps": qps, "recall_at_1": r1, "recall_at_10": r10}))
+    let top1 = found.iter().map(|f| f.first().map(|&id| id as usize - 1)).collect();
+    Ok((
+        json!({"ef_search": ef, "p50_ms": p50, "p99_ms": p99, "batch_qps": qps, "recall_at_1": r1, "recall_at_10": r10}),
+        top1,
+    ))
 }
 
+/// FAISS on the same vectors, probes and sign codes: the script's own exact/HNSW report, plus
+/// its indexes in the table's shape.
 fn faiss_run(
     python: &Path,
     args: &SearchBenchArgs,
     base: &[f32],
-    queries: &[Vec<f32>],
+    probes: &Probes,
     dims: usize,
     dir: &Path,
-) -> Result<Value> {
+) -> Result<(Value, Vec<Value>)> {
     let vectors = dir.join("base.f32");
     let query_file = dir.join("queries.f32");
     write_f32(&vectors, base.iter().copied())?;
-    write_f32(&query_file, queries.iter().flatten().copied())?;
+    write_f32(&query_file, probes.queries.iter().flatten().copied())?;
+    let (codes, query_codes) = bench_indexes::write_codes(base, probes.queries, dims, dir)?;
     let script = dir.join("faiss_reference.py");
     std::fs::write(&script, FAISS_SCRIPT)?;
     let ef: Vec<String> = args.ef_search.iter().map(|e| e.to_string()).collect();
-    let mut command = std::process::Command::new(python);
-    command.arg(&script).arg("--vectors").arg(&vectors).arg("--queries").arg(&query_file);
-    command.args(["--dims", &dims.to_string(), "--k", &K.to_string(), "--m", &args.m.to_string()]);
-    command.args(["--ef-construction", &args.ef_construction.to_string(), "--ef-search", &ef.join(",")]);
-    command.args([
-        "--exact-single-queries",
-        &args.exact_single_queries.to_string(),
-        "--threads",
-        &threads().to_string(),
-    ]);
+    let path = |p: &Path| p.display().to_string();
+    let mut arguments = vec![
+        "--vectors".into(),
+        path(&vectors),
+        "--queries".into(),
+        path(&query_file),
+        "--codes".into(),
+        path(&codes),
+        "--query-codes".into(),
+        path(&query_codes),
+        "--dims".into(),
+        dims.to_string(),
+        "--k".into(),
+        K.to_string(),
+        "--m".into(),
+        args.m.to_string(),
+        "--ef-construction".into(),
+        args.ef_construction.to_string(),
+        "--ef-search".into(),
+        ef.join(","),
+        "--exact-single-queries".into(),
+        args.exact_single_queries.to_string(),
+        "--single-queries".into(),
+        args.timed_queries.to_string(),
+        "--threads".into(),
+        threads().to_string(),
+    ];
     if args.no_faiss_hnsw || args.no_hnsw {
-        command.arg("--skip-hnsw");
+        arguments.push("--skip-hnsw".into());
     }
-    eprintln!("  running FAISS ({})", python.display());
-    let output = command.output().with_context(|| format!("running {}", python.display()))?;
-    let _ = std::fs::remove_file(&vectors);
-    if !output.status.success() {
-        bail!("the FAISS script failed: {}", String::from_utf8_lossy(&output.stderr));
+    let result = bench_indexes::run_faiss_script(python, &script, &arguments);
+    for file in [&vectors, &codes, &query_codes] {
+        let _ = std::fs::remove_file(file);
     }
-    serde_json::from_slice(&output.stdout).context("reading the FAISS script's JSON")
+    let mut result = result?;
+    let indexes = bench_indexes::faiss_entries(&mut result, probes);
+    if let Some(object) = result.as_object_mut() {
+        object.remove("indexes");
+    }
+    Ok((result, indexes))
 }
 
-fn run_distribution(args: &SearchBenchArgs, fit: &Fit, real: bool, dir: &Path) -> Result<Value> {
+fn run_distribution(
+    args: &SearchBenchArgs,
+    fit: &Fit,
+    shipped: Option<faceprint::ImpostorModel>,
+    real: bool,
+    dir: &Path,
+) -> Result<Value> {
     let label = if real { "real-like" } else { "isotropic" };
     let dims = fit.mean.len();
-    eprintln!("== {label}: drawing {} vectors and {} probes", args.n, args.queries);
+    eprintln!("== {label}: drawing {} vectors, {} probes and {} strangers", args.n, args.queries, args.strangers);
     let started = Instant::now();
     let base = draw(fit, real, args.n, args.seed + real as u64);
     let (queries, sources) = probes(fit, real, &base, dims, args.queries, args.seed + 7);
+    let strangers = draw(fit, real, args.strangers, args.seed + 99);
     let draw_s = started.elapsed().as_secs_f64();
     let probe_cos: f32 = queries
         .iter()
@@ -433,35 +503,68 @@ fn run_distribution(args: &SearchBenchArgs, fit: &Fit, real: bool, dir: &Path) -
         / queries.len() as f32;
     let ids: Vec<i64> = (1..=args.n as i64).collect();
 
-    eprintln!("  exact index");
+    eprintln!("  best impostor score against gallery size ({} strangers)", args.strangers);
+    let curve = bench_indexes::best_impostors(&base, dims, &strangers, threads());
+    let impostors = bench_indexes::impostor_report(&curve, shipped)?;
+    let rule: faceprint::ImpostorModel = match shipped {
+        Some(model) => model,
+        None => serde_json::from_value(impostors["fitted_model"].clone())?,
+    };
+    let threshold = rule.threshold(faceprint::DEFAULT_FPIR, args.n);
+    eprintln!("  identification threshold at FPIR 1% for {} faces: {threshold:.3}", args.n);
+
+    eprintln!("  exact search (the truth)");
     let mut exact = ExactIndex::with_capacity(dims, args.n);
     for (id, v) in ids.iter().zip(base.chunks_exact(dims)) {
         exact.insert(*id, v)?;
     }
     let started = Instant::now();
-    let truth: Vec<Vec<i64>> = exact
-        .search_batch(&queries, K, threads())?
-        .into_iter()
-        .map(|found| found.iter().map(|f| f.face_id).collect())
-        .collect();
+    let answers = exact.search_batch(&queries, K, threads())?;
     let exact_batch_qps = queries.len() as f64 / started.elapsed().as_secs_f64();
-    let (exact_p50, exact_p99) = single_latencies(&exact, &queries[..args.exact_single_queries.min(queries.len())])?;
+    let truth: Vec<Vec<i64>> = answers.iter().map(|found| found.iter().map(|f| f.face_id).collect()).collect();
+    let exact_top1 = answers.iter().map(|found| (found[0].face_id as usize - 1, found[0].similarity)).collect();
     let source_is_top1 = truth.iter().zip(&sources).filter(|(t, s)| t.first() == Some(&(**s as i64 + 1))).count()
         as f64
         / queries.len() as f64;
     let exact_bytes = exact.memory_bytes();
     drop(exact);
+    let probe_set = Probes { queries: &queries, sources: &sources, exact_top1, threshold };
+    let mut indexes = bench_indexes::exact_entries(&base, dims, &probe_set, args.exact_single_queries, threads())?;
+    indexes.extend(bench_indexes::compressed_entries(
+        &base,
+        dims,
+        &probe_set,
+        &args.rerank,
+        args.timed_queries,
+        threads(),
+    )?);
 
     let params = HnswParams { connectivity: args.m, expansion_add: args.ef_construction, expansion_search: 64 };
     let mut sweep = Vec::new();
-    let (hnsw, store) = if args.no_hnsw {
+    let mut hnsw_entry = |point: Value, top1: Vec<Option<usize>>, build_s: &Value, bytes: &Value| -> Value {
+        let (recall, agreement) = probe_set.score(&top1);
+        indexes.push(json!({"kind": "hnsw", "threads": 1, "p50_ms": point["p50_ms"], "p99_ms": point["p99_ms"],
+            "batch_qps": point["batch_qps"], "mated_recall": recall, "top1_agreement": agreement, "build_s": build_s,
+            "bytes_per_face": bytes, "ef_search": point["ef_search"], "m": args.m}));
+        point
+    };
+    let (hnsw, store) = if args.no_hnsw && (args.no_store || !real) {
         (Value::Null, Value::Null)
+    } else if args.no_hnsw {
+        // The store without a graph: filling it, and opening it with each flat index.
+        let (path, fill_s) = fill_store(&base, dims, dir)?;
+        let mut store = json!({"store_fill_s": fill_s, "store_faces_per_s": args.n as f64 / fill_s,
+                               "gallery_file_bytes_per_face": std::fs::metadata(&path)?.len() as f64 / args.n as f64});
+        store["exact"] = open_and_search(&path, IndexKind::Exact, &queries)?;
+        store["auto"] = open_and_search(&path, IndexKind::Auto, &queries)?;
+        (Value::Null, store)
     } else if args.no_store || !real {
         eprintln!("  HNSW index: building on {} threads", threads());
         let items: Vec<(i64, &[f32])> = ids.iter().copied().zip(base.chunks_exact(dims)).collect();
         let started = Instant::now();
         let mut graph = HnswIndex::build(dims, params, &items, threads())?;
-        let build_s = started.elapsed().as_secs_f64();
+        let build_s = json!(started.elapsed().as_secs_f64());
+        let bytes = json!(graph.memory_bytes() as f64 / args.n as f64);
         drop(items);
         for &ef in &args.ef_search {
             graph.set_expansion_search(ef);
@@ -469,10 +572,11 @@ fn run_distribution(args: &SearchBenchArgs, fit: &Fit, real: bool, dir: &Path) -
                 |q: &[f32]| -> Result<Vec<i64>> { Ok(graph.search(q, K)?.iter().map(|f| f.face_id).collect()) };
             let batch =
                 |qs: &[Vec<f32>]| -> Result<()> { graph.search_batch(qs, K, threads()).map(drop).map_err(Into::into) };
-            sweep.push(sweep_point(&search, &batch, &queries, &truth, ef)?);
+            let (point, top1) = sweep_point(&search, &batch, &queries, &truth, ef)?;
+            sweep.push(hnsw_entry(point, top1, &build_s, &bytes));
         }
         let hnsw = json!({"m": args.m, "ef_construction": args.ef_construction, "build_s": build_s,
-                          "bytes_per_face": graph.memory_bytes() as f64 / args.n as f64, "measured_on": "graph", "sweep": sweep});
+                          "bytes_per_face": bytes, "measured_on": "graph", "sweep": sweep});
         (hnsw, Value::Null)
     } else {
         // The gallery builds the graph when it opens: its build time is the index build time,
@@ -487,16 +591,17 @@ fn run_distribution(args: &SearchBenchArgs, fit: &Fit, real: bool, dir: &Path) -
             let batch = |qs: &[Vec<f32>]| -> Result<()> {
                 gallery.search_batch(DEFAULT_COLLECTION, &model, qs, K).map(drop).map_err(Into::into)
             };
-            sweep.push(sweep_point(&search, &batch, &queries, &truth, ef)?);
+            let (point, top1) = sweep_point(&search, &batch, &queries, &truth, ef)?;
+            sweep.push(hnsw_entry(point, top1, &store["open_building_graph_s"], &store["index_bytes_per_face"]));
         }
         let hnsw = json!({"m": args.m, "ef_construction": args.ef_construction, "build_s": store["open_building_graph_s"],
                           "bytes_per_face": store["index_bytes_per_face"], "measured_on": "gallery", "sweep": sweep});
         (hnsw, store)
     };
 
-    let faiss = match &args.faiss_python {
+    let (faiss, faiss_indexes) = match &args.faiss_python {
         Some(python) => {
-            let mut result = faiss_run(python, args, &base, &queries, dims, dir)?;
+            let (mut result, indexes) = faiss_run(python, args, &base, &probe_set, dims, dir)?;
             // The two exact searches must agree: FAISS's flat top-1 against ours.
             if let Some(top) = result.get("flat_top_ids").and_then(|v| v.as_array()) {
                 let agree = top
@@ -510,14 +615,19 @@ fn run_distribution(args: &SearchBenchArgs, fit: &Fit, real: bool, dir: &Path) -
             if let Some(object) = result.as_object_mut() {
                 object.remove("flat_top_ids");
             }
-            result
+            (result, indexes)
         }
-        None => Value::Null,
+        None => (Value::Null, Vec::new()),
     };
+    let exact_single = &indexes[0];
     Ok(json!({
         "distribution": label, "n": args.n, "dims": dims, "queries": queries.len(), "draw_s": draw_s,
         "mean_probe_similarity_to_source": probe_cos, "source_is_exact_top1": source_is_top1,
-        "exact": {"single_p50_ms": exact_p50, "single_p99_ms": exact_p99, "single_queries": args.exact_single_queries,
+        "identify_threshold_at_fpir_1pct": threshold,
+        "indexes": indexes,
+        "faiss_indexes": faiss_indexes,
+        "best_impostor": impostors,
+        "exact": {"single_p50_ms": exact_single["p50_ms"], "single_p99_ms": exact_single["p99_ms"], "single_queries": args.exact_single_queries,
                   "batch_qps": exact_batch_qps, "bytes_per_face": exact_bytes as f64 / args.n as f64},
         "hnsw": hnsw,
         "store": store,
@@ -532,7 +642,7 @@ pub fn run(engine_args: &EngineArgs, args: &SearchBenchArgs) -> Result<std::proc
     let temporary = tempfile::tempdir()?;
     let dir = args.work_dir.clone().unwrap_or_else(|| temporary.path().to_path_buf());
     std::fs::create_dir_all(&dir)?;
-    let (fit, enrolment) = fit_real_faces(args, engine_args, &dir)?;
+    let (fit, enrolment, shipped) = fit_real_faces(args, engine_args, &dir)?;
     let mut runs = Vec::new();
     for real in [true, false] {
         let wanted = match args.distribution {
@@ -541,7 +651,7 @@ pub fn run(engine_args: &EngineArgs, args: &SearchBenchArgs) -> Result<std::proc
             DistributionArg::Isotropic => !real,
         };
         if wanted {
-            let result = run_distribution(args, &fit, real, &dir)?;
+            let result = run_distribution(args, &fit, shipped, real, &dir)?;
             println!("{}", serde_json::to_string_pretty(&result)?);
             runs.push(result);
         }

@@ -41,10 +41,15 @@ pub struct EngineArgs {
     /// Similarity threshold for "same person" (default: the model's, from the manifest).
     #[arg(long, global = true)]
     pub threshold: Option<f32>,
-    /// Similarity the best subject of an identification needs to be a match (default: the
-    /// model's identification threshold).
+    /// A fixed similarity the best subject of an identification needs to be a match, whatever
+    /// the collection's size (default: the threshold for --identify-fpir at the collection's
+    /// size; see BENCHMARKS.md).
     #[arg(long, global = true)]
     pub identify_threshold: Option<f32>,
+    /// Target false-positive identification rate: the share of people not enrolled that may
+    /// match someone. The threshold grows with the collection to hold it (default 0.01).
+    #[arg(long, global = true)]
+    pub identify_fpir: Option<f64>,
     /// Parallel pipelines (default: one per core).
     #[arg(long, global = true)]
     pub workers: Option<usize>,
@@ -94,9 +99,14 @@ pub struct GalleryArgs {
     /// The collection (namespace of subjects) to work in.
     #[arg(long, global = true, default_value = "default")]
     pub collection: String,
-    /// Search index: exact below 5M faces and HNSW above (auto), or forced.
+    /// Search index: exact below 50,000 faces in a collection and compressed from there (auto),
+    /// or forced (hnsw only by choice; see BENCHMARKS.md).
     #[arg(long, global = true, value_enum, default_value = "auto")]
     pub index: IndexArg,
+    /// Faces the compressed index re-ranks exactly per query (default 1000): higher is slower
+    /// and closer to exact.
+    #[arg(long, global = true)]
+    pub rerank: Option<usize>,
     /// HNSW search width (efSearch): higher is slower and closer to exact.
     #[arg(long, global = true)]
     pub ef_search: Option<usize>,
@@ -106,6 +116,7 @@ pub struct GalleryArgs {
 pub enum IndexArg {
     Auto,
     Exact,
+    Compressed,
     Hnsw,
 }
 
@@ -114,6 +125,7 @@ impl From<IndexArg> for faceprint::IndexKind {
         match kind {
             IndexArg::Auto => faceprint::IndexKind::Auto,
             IndexArg::Exact => faceprint::IndexKind::Exact,
+            IndexArg::Compressed => faceprint::IndexKind::Compressed,
             IndexArg::Hnsw => faceprint::IndexKind::Hnsw,
         }
     }

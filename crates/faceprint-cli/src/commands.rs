@@ -154,6 +154,9 @@ pub fn build_engine(args: &EngineArgs) -> Result<FaceEngine> {
     if let Some(threshold) = args.identify_threshold {
         builder = builder.identify_threshold(threshold);
     }
+    if let Some(fpir) = args.identify_fpir {
+        builder = builder.identify_fpir(fpir);
+    }
     Ok(builder.commit()?)
 }
 

@@ -33,6 +33,9 @@ pub fn open_gallery(args: &GalleryArgs) -> Result<SqliteGallery> {
     if let Some(ef) = args.ef_search {
         gallery.set_expansion_search(ef);
     }
+    if let Some(rerank) = args.rerank {
+        gallery.set_rerank(rerank);
+    }
     Ok(gallery)
 }
 

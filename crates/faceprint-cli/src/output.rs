@@ -79,7 +79,7 @@ pub struct CompareRecord {
 }
 
 /// `identify --json`: `{"path", "faces": [{"bbox", "score", "candidates": [{"subject",
-/// "similarity"}], "match"}]}` or `{"path", "error"}`.
+/// "similarity"}], "match", "threshold"}]}` or `{"path", "error"}`.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum IdentifyRecord {
@@ -97,6 +97,8 @@ pub struct IdentifiedRecord {
     /// The probe face's quality score and parts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quality: Option<faceprint::analysis::QualityReport>,
+    /// The similarity a match needed at the collection's size.
+    pub threshold: f32,
 }
 
 #[derive(Debug, Serialize)]
@@ -123,6 +125,7 @@ impl IdentifyRecord {
                             .collect(),
                         matched: f.matched.as_ref().map(|c| c.subject.clone()),
                         quality: f.quality,
+                        threshold: f.threshold,
                     })
                     .collect(),
             },

@@ -87,6 +87,16 @@ fn enrol_identify_and_verify_known_and_unknown_people() {
     let stranger = centre_face(&lines[1]);
     assert!(stranger["match"].is_null(), "{stranger}");
     assert!(stranger["candidates"][0]["similarity"].as_f64().unwrap() < 0.34);
+    // Each answer says what a match needed: with a handful of faces enrolled, the FPIR rule is
+    // below the 1:1 threshold, which holds instead.
+    for face in [&known, &stranger] {
+        assert!((face["threshold"].as_f64().unwrap() - 0.28).abs() < 1e-6, "{face}");
+    }
+    // A fixed threshold overrides the rule, and is reported.
+    let strict = faceprint(&db, &["identify", "--json", "--identify-threshold", "0.95", s(&lfw("Abdullah_Gul", 16))]);
+    let strict = centre_face(&json_lines(&strict)[0]);
+    assert!(strict["match"].is_null(), "{strict}");
+    assert!((strict["threshold"].as_f64().unwrap() - 0.95).abs() < 1e-6);
 
     // Verify against an enrolled subject: exit 0 same, 1 different, 2 unknown subject.
     let probe = lfw("Abdullah_Gul", 16);

@@ -1,7 +1,8 @@
 //! faceprint's gallery: who is enrolled, and search over their faceprints.
 //!
 //! [`Gallery`] is the contract every backend meets; [`SqliteGallery`] is the embedded default
-//! (one SQLite file, WAL) with an in-memory vector index ([`IndexKind`]: exact or HNSW) that
+//! (one SQLite file, WAL) with an in-memory vector index ([`IndexKind`]: exact, compressed or
+//! HNSW) that
 //! follows the store through a change log, so writes by any thread or process are seen by the
 //! next search. This crate knows nothing of images or ONNX Runtime: it stores vectors, crops as
 //! opaque PNG bytes, and answers nearest-subject queries.
@@ -37,12 +38,13 @@ mod sqlite;
 pub mod testing;
 
 pub use error::{GalleryError, Result};
+pub use index::compressed::{CompressedIndex, CompressedParams, SHORTLIST_PER_RERANK, SavedCodes, ScanKernel};
 pub use index::exact::ExactIndex;
 pub use index::hnsw::HnswIndex;
 pub use index::{ScoredFace, VectorIndex};
 pub use model::{
-    AUTO_HNSW_FROM, AddedFace, Candidate, DEFAULT_COLLECTION, FaceId, FaceRecord, FullFace, GalleryStats, HnswParams,
-    IndexKind, NewFace, Subject, SubjectId, SubjectKey,
+    AUTO_COMPRESSED_FROM, AddedFace, Candidate, DEFAULT_COLLECTION, FaceId, FaceRecord, FullFace, GalleryStats,
+    HnswParams, IndexKind, NewFace, Subject, SubjectId, SubjectKey,
 };
 pub use sqlite::keys::{ApiKey, KeyScope};
 pub use sqlite::{SqliteGallery, SqliteGalleryBuilder};
@@ -88,6 +90,10 @@ pub trait Gallery: Send + Sync + std::fmt::Debug {
     fn add_faces(&self, collection: &str, faces: Vec<(SubjectKey, NewFace)>) -> Result<Vec<AddedFace>>;
     fn faces(&self, collection: &str, subject: &SubjectKey) -> Result<Vec<FaceRecord>>;
     fn delete_face(&self, collection: &str, face: FaceId) -> Result<()>;
+
+    /// Faces a search of `collection` compares a probe with (0 for an unknown collection): the
+    /// size that open-set identification sets its threshold for.
+    fn collection_faces(&self, collection: &str) -> Result<usize>;
 
     /// The `k` subjects most similar to `query`, best first. A subject's similarity is that of
     /// its best template (the maximum over its faces).

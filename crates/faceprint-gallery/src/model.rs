@@ -106,23 +106,25 @@ pub struct Candidate {
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum IndexKind {
-    /// Exact below [`AUTO_HNSW_FROM`] faces in a collection, HNSW from there on.
+    /// Exact below [`AUTO_COMPRESSED_FROM`] faces in a collection, compressed from there on.
     #[default]
     Auto,
     /// Brute force over contiguous memory: always the true answer.
     Exact,
-    /// Approximate graph search: sub-millisecond on millions of faces.
+    /// Every face's sign code scanned, the nearest re-ranked exactly: milliseconds at a million
+    /// faces with the exact answer for all but a few probes in ten thousand (BENCHMARKS.md).
+    Compressed,
+    /// Approximate graph search. Face galleries are hard for graph search: different people's
+    /// faceprints are nearly orthogonal, so the graph has no gradient to follow towards a
+    /// probe's mate, and at 1M faces HNSW (M = 16) finds the exact best match for 27% of probes
+    /// at efSearch 64 and 79% at 1024 (BENCHMARKS.md). Only by choice.
     Hnsw,
 }
 
-/// Collection size from which [`IndexKind::Auto`] picks HNSW. Face galleries are hard for
-/// graph search: different people's faceprints are nearly orthogonal, so the graph has no
-/// gradient to follow towards a probe's mate. Measured on 1M faceprints drawn like real ones
-/// (BENCHMARKS.md), HNSW with M = 16 finds the exact best match for 27% of probes at efSearch
-/// 64 and 79% at 1024 (FAISS's HNSW: 24% and 72%), while an exact scan costs 0.3 s per query
-/// on one core. Exact answers are worth that up to a few million faces; above that, HNSW (or
-/// `--index hnsw` with a large `--ef-search`, below) trades recall for speed.
-pub const AUTO_HNSW_FROM: usize = 5_000_000;
+/// Collection size from which [`IndexKind::Auto`] scans codes instead of vectors. Measured
+/// (BENCHMARKS.md): below it an exact scan takes under a millisecond, so the codes' small risk
+/// of a different answer buys nothing.
+pub const AUTO_COMPRESSED_FROM: usize = 50_000;
 
 /// HNSW graph parameters (also used for FAISS in `faceprint bench search`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

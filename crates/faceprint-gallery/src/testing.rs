@@ -189,9 +189,12 @@ pub fn writes_are_seen_by_the_next_search(gallery: &dyn Gallery) {
         gallery.add_face(DEFAULT, &name(subject), face(axis, 0.0, axis as u32)).unwrap();
     }
     assert_eq!(top(gallery, DEFAULT, 0, 1), vec!["A"]);
+    assert_eq!(gallery.collection_faces(DEFAULT).unwrap(), 3);
+    assert_eq!(gallery.collection_faces("no such collection").unwrap(), 0);
     let a_face = gallery.faces(DEFAULT, &name("A")).unwrap()[0].id;
     gallery.delete_face(DEFAULT, a_face).unwrap();
     assert_ne!(top(gallery, DEFAULT, 0, 1), vec!["A"]);
+    assert_eq!(gallery.collection_faces(DEFAULT).unwrap(), 2, "the size identification thresholds for");
     assert!(matches!(gallery.delete_face(DEFAULT, a_face), Err(GalleryError::UnknownFace(_))));
     // A face id from another collection is unknown here.
     gallery.create_collection("other").unwrap();

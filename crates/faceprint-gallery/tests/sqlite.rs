@@ -1,5 +1,6 @@
 //! What only the embedded store has: a file that outlives the process, other processes and
-//! instances writing to it, saved HNSW graphs, and files that are not (or no longer) galleries.
+//! instances writing to it, saved HNSW graphs and compressed codes, and files that are not (or no
+//! longer) galleries.
 
 use faceprint_gallery::testing::{face, model, vector};
 use faceprint_gallery::{DEFAULT_COLLECTION as DEFAULT, Gallery, GalleryError, IndexKind, SqliteGallery, SubjectKey};
@@ -32,7 +33,7 @@ fn everything_survives_closing_and_reopening() {
 fn another_instance_sees_writes_at_its_next_search() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("g.db");
-    for kind in [IndexKind::Exact, IndexKind::Hnsw] {
+    for kind in [IndexKind::Exact, IndexKind::Compressed, IndexKind::Hnsw] {
         let _ = std::fs::remove_file(&path);
         let writer = SqliteGallery::builder().index(kind).open(&path).unwrap();
         let reader = SqliteGallery::builder().index(kind).open(&path).unwrap();
@@ -49,9 +50,18 @@ fn another_instance_sees_writes_at_its_next_search() {
 
 #[test]
 fn a_saved_graph_is_loaded_and_caught_up_with_later_writes() {
+    saved_index_is_loaded_and_caught_up(IndexKind::Hnsw, "usearch");
+}
+
+#[test]
+fn saved_compressed_codes_are_loaded_and_caught_up_with_later_writes() {
+    saved_index_is_loaded_and_caught_up(IndexKind::Compressed, "codes");
+}
+
+fn saved_index_is_loaded_and_caught_up(kind: IndexKind, extension: &str) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("g.db");
-    let hnsw = || SqliteGallery::builder().index(IndexKind::Hnsw).open(&path).unwrap();
+    let hnsw = || SqliteGallery::builder().index(kind).open(&path).unwrap();
     {
         let gallery = hnsw();
         for axis in 0..4 {
@@ -65,7 +75,7 @@ fn a_saved_graph_is_loaded_and_caught_up_with_later_writes() {
         let mut graphs: Vec<_> = std::fs::read_dir(dir.join("g.db.index"))
             .unwrap()
             .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "usearch"))
+            .filter(|p| p.extension().is_some_and(|e| e == extension))
             .collect();
         graphs.sort();
         graphs
@@ -90,7 +100,7 @@ fn a_saved_graph_is_loaded_and_caught_up_with_later_writes() {
     std::fs::write(&graph, b"garbage").unwrap();
     let gallery = hnsw();
     assert_eq!(top1(&gallery, 5).as_deref(), Some("new"));
-    assert_eq!(gallery.index_kind(DEFAULT).unwrap(), IndexKind::Hnsw);
+    assert_eq!(gallery.index_kind(DEFAULT).unwrap(), kind);
     // The rebuilt graph is saved under its own log position and the damaged one is removed.
     gallery.create_subject(DEFAULT, "later", json!({})).unwrap();
     gallery.add_face(DEFAULT, &name("later"), face(6, 0.0, 60)).unwrap();
@@ -100,6 +110,18 @@ fn a_saved_graph_is_loaded_and_caught_up_with_later_writes() {
     assert_ne!(graphs[0], graph);
     drop(gallery);
     assert_eq!(top1(&hnsw(), 6).as_deref(), Some("later"));
+
+    // A description naming a file outside its folder is not followed.
+    let description = dir.path().join("g.db.index/collection-1.json");
+    let mut value: serde_json::Value = serde_json::from_slice(&std::fs::read(&description).unwrap()).unwrap();
+    let outside = dir.path().join("outside.bin");
+    std::fs::copy(&graphs[0], &outside).unwrap();
+    value["file"] = json!("../outside.bin");
+    std::fs::write(&description, serde_json::to_vec(&value).unwrap()).unwrap();
+    let gallery = hnsw();
+    assert_eq!(top1(&gallery, 6).as_deref(), Some("later"), "rebuilt from the store");
+    drop(gallery);
+    assert!(outside.exists(), "a file outside the index folder is never removed");
 }
 
 #[test]
@@ -154,19 +176,25 @@ fn a_damaged_gallery_is_an_error_not_a_crash() {
 }
 
 #[test]
-fn auto_picks_the_index_by_collection_size_when_the_gallery_opens() {
+fn auto_picks_the_index_by_collection_size_on_open_and_as_it_grows() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("g.db");
-    let auto = || SqliteGallery::builder().auto_hnsw_from(3).open(&path).unwrap();
+    let auto = || SqliteGallery::builder().auto_compressed_from(3).open(&path).unwrap();
     let gallery = auto();
-    for axis in 0..3 {
+    for axis in 0..2 {
         let subject = format!("s{axis}");
         gallery.create_subject(DEFAULT, &subject, json!({})).unwrap();
         gallery.add_face(DEFAULT, &name(&subject), face(axis, 0.0, axis as u32)).unwrap();
     }
-    assert_eq!(gallery.index_kind(DEFAULT).unwrap(), IndexKind::Exact, "small when opened");
+    assert_eq!(gallery.index_kind(DEFAULT).unwrap(), IndexKind::Exact, "small");
+    gallery.create_subject(DEFAULT, "s2", json!({})).unwrap();
+    gallery.add_face(DEFAULT, &name("s2"), face(2, 0.0, 2)).unwrap();
+    assert_eq!(gallery.index_kind(DEFAULT).unwrap(), IndexKind::Compressed, "grown past the crossover");
+    assert_eq!(top1(&gallery, 2).as_deref(), Some("s2"));
     drop(gallery);
     let gallery = auto();
-    assert_eq!(gallery.index_kind(DEFAULT).unwrap(), IndexKind::Hnsw);
+    assert_eq!(gallery.index_kind(DEFAULT).unwrap(), IndexKind::Compressed, "large when opened");
     assert_eq!(top1(&gallery, 2).as_deref(), Some("s2"));
+    let exact = SqliteGallery::builder().index(IndexKind::Exact).auto_compressed_from(3).open(&path).unwrap();
+    assert_eq!(exact.index_kind(DEFAULT).unwrap(), IndexKind::Exact, "a chosen kind is kept");
 }

@@ -37,8 +37,13 @@ pub struct ModelSpec {
     pub embedding_size: Option<usize>,
     /// Cosine similarity threshold for "same person" (recognition models).
     pub threshold: Option<f32>,
-    /// Threshold for a match in open-set 1:N identification (recognition models).
+    /// Fixed threshold for a match in open-set 1:N identification (recognition models), used
+    /// when the model has no `impostor` model.
     pub identify_threshold: Option<f32>,
+    /// Mean and standard deviation of the Gaussian that models the upper tail of one impostor
+    /// comparison's similarity (recognition models): 1:N identification sets its threshold from
+    /// it for a target FPIR at the collection's size.
+    pub impostor: Option<[f64; 2]>,
     /// Output norms (before normalising) at which the quality score's embedding-norm part is 0
     /// and 1 (recognition models): the norm grows with face quality, on a scale of each model's
     /// own.

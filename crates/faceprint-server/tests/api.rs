@@ -158,6 +158,7 @@ async fn subjects_enrolment_identification_and_verification_end_to_end() {
     let probe = std::fs::read(lfw("Abdullah_Gul", 14)).unwrap();
     let found = app.json(Method::POST, "/v1/identify", &app.read, Body::from(probe.clone()), Some("image/jpeg")).await;
     assert_eq!(found["faces"][0]["match"], "Abdullah Gul", "{found}");
+    assert!(found["faces"][0]["threshold"].as_f64().is_some_and(|t| t >= 0.28), "{found}");
     assert!(found["faces"][0]["quality"]["score"].is_number());
     let verified = app
         .json(

@@ -13,6 +13,7 @@ use faceprint_vision::{DecodeLimits, RgbImage, align_to_arcface_112, decode_imag
 
 use crate::batch::StageTimes;
 use crate::face_analysis::FaceAnalysis;
+use crate::open_set::{IdentifyThreshold, ImpostorModel};
 use crate::{Error, FaceSelect};
 
 /// Similarity threshold used for a recogniser that brings none (a model loaded by path without
@@ -31,6 +32,7 @@ pub struct FaceEngineBuilder {
     landmarks: bool,
     recognizer_threshold: Option<f32>,
     identify_threshold: Option<f32>,
+    identify_fpir: Option<f64>,
     workers: usize,
     threads_per_worker: usize,
     flip: bool,
@@ -51,6 +53,7 @@ impl Default for FaceEngineBuilder {
             landmarks: true,
             recognizer_threshold: None,
             identify_threshold: None,
+            identify_fpir: None,
             workers: cores,
             threads_per_worker: 1,
             flip: false,
@@ -94,10 +97,18 @@ impl FaceEngineBuilder {
         self.recognizer_threshold = Some(threshold);
         self
     }
-    /// The cosine similarity at or above which the best subject of a 1:N search is a match.
-    /// Default: the model's, else the 1:1 threshold.
+    /// A fixed cosine similarity at or above which the best subject of a 1:N search is a match,
+    /// whatever the collection's size. Default: the threshold for [`Self::identify_fpir`] at the
+    /// collection's size when the model has an impostor model, else the model's fixed one, else
+    /// the 1:1 threshold.
     pub fn identify_threshold(mut self, threshold: f32) -> Self {
         self.identify_threshold = Some(threshold);
+        self
+    }
+    /// The false-positive identification rate that 1:N search aims at: the share of probes of
+    /// people not enrolled that match someone (default [`crate::DEFAULT_FPIR`], 1%).
+    pub fn identify_fpir(mut self, fpir: f64) -> Self {
+        self.identify_fpir = Some(fpir);
         self
     }
     /// Independent pipelines (each with its own sessions), run in parallel on multi-image work.
@@ -143,6 +154,9 @@ impl FaceEngineBuilder {
         if !(0.0..=1.0).contains(&self.detect.score_threshold) || !(0.0..=1.0).contains(&self.detect.nms_threshold) {
             return Err(Error::Config("detection score and NMS thresholds must lie in [0, 1]".into()));
         }
+        if self.identify_fpir.is_some_and(|f| !(f > 0.0 && f < 1.0)) {
+            return Err(Error::Config("the target FPIR must be between 0 and 1 (exclusive)".into()));
+        }
         if [self.recognizer_threshold, self.identify_threshold].iter().flatten().any(|t| !(-1.0..=1.0).contains(t)) {
             return Err(Error::Config("a cosine similarity threshold must lie in [-1, 1]".into()));
         }
@@ -160,9 +174,9 @@ impl FaceEngineBuilder {
             Some(path) => path.clone(),
             None => self.pack.path_of(&pack_model(Task::Detection)?.file),
         };
-        let (recognizer_path, config, pack_threshold, pack_identify_threshold, quality_norm) =
+        let (recognizer_path, config, pack_threshold, pack_identify_threshold, quality_norm, impostor) =
             match &self.recognizer_path {
-                Some(path) => (path.clone(), custom_recognizer_config(path)?, None, None, None),
+                Some(path) => (path.clone(), custom_recognizer_config(path)?, None, None, None, None),
                 None => {
                     let spec = pack_model(Task::Recognition)?;
                     let config = RecognizerConfig {
@@ -172,7 +186,9 @@ impl FaceEngineBuilder {
                         flip: false,
                         max_batch: 1,
                     };
-                    (self.pack.path_of(&spec.file), config, spec.threshold, spec.identify_threshold, spec.quality_norm)
+                    let impostor = spec.impostor.map(|[mean, sd]| ImpostorModel { mean, sd });
+                    let path = self.pack.path_of(&spec.file);
+                    (path, config, spec.threshold, spec.identify_threshold, spec.quality_norm, impostor)
                 }
             };
         let landmarker = match (&self.landmarker_path, self.landmarks) {
@@ -185,10 +201,16 @@ impl FaceEngineBuilder {
         let config = RecognizerConfig { flip: self.flip, max_batch: self.max_batch, ..config };
         let threshold = self.recognizer_threshold.or(pack_threshold).unwrap_or(FALLBACK_THRESHOLD);
         // A 1:1 threshold given explicitly also moves the 1:N one unless that is given too.
-        let identify_threshold = self
-            .identify_threshold
-            .or(if self.recognizer_threshold.is_some() { None } else { pack_identify_threshold })
-            .unwrap_or(threshold);
+        let identify = match (self.identify_threshold, self.recognizer_threshold, impostor) {
+            (Some(fixed), _, _) => IdentifyThreshold::Fixed(fixed),
+            (None, Some(one_to_one), _) => IdentifyThreshold::Fixed(one_to_one),
+            (None, None, Some(model)) => IdentifyThreshold::ForFpir {
+                model,
+                fpir: self.identify_fpir.unwrap_or(crate::DEFAULT_FPIR),
+                floor: threshold,
+            },
+            (None, None, None) => IdentifyThreshold::Fixed(pack_identify_threshold.unwrap_or(threshold)),
+        };
         let mut workers = Vec::with_capacity(self.workers);
         for _ in 0..self.workers {
             workers.push(Mutex::new(Worker {
@@ -216,7 +238,7 @@ impl FaceEngineBuilder {
             next_worker: AtomicUsize::new(0),
             model_id: config.model_id,
             threshold,
-            identify_threshold,
+            identify,
             quality_scales,
             has_landmarks: landmarker.is_some(),
             detect: self.detect,
@@ -258,7 +280,7 @@ pub struct FaceEngine {
     next_worker: AtomicUsize,
     model_id: ModelId,
     threshold: f32,
-    identify_threshold: f32,
+    identify: IdentifyThreshold,
     pub(crate) quality_scales: QualityScales,
     has_landmarks: bool,
     pub(crate) detect: DetectOptions,
@@ -321,9 +343,15 @@ impl FaceEngine {
         self.threshold
     }
 
-    /// Cosine similarity at or above which the best subject of a 1:N search is a match.
-    pub fn identify_threshold(&self) -> f32 {
-        self.identify_threshold
+    /// How a 1:N search decides between a match and "unknown".
+    pub fn identify_rule(&self) -> IdentifyThreshold {
+        self.identify
+    }
+
+    /// Cosine similarity at or above which the best subject of a 1:N search among `faces`
+    /// enrolled faces is a match.
+    pub fn identify_threshold_for(&self, faces: usize) -> f32 {
+        self.identify.for_faces(faces)
     }
 
     pub fn workers(&self) -> usize {

@@ -66,6 +66,9 @@ pub struct IdentifiedFace {
     pub matched: Option<Candidate>,
     /// The probe face's quality, when it was analysed: a low score explains a weak match.
     pub quality: Option<QualityReport>,
+    /// The similarity the best candidate had to reach: set for the collection's size (see
+    /// [`FaceEngine::identify_rule`]).
+    pub threshold: f32,
 }
 
 /// A probe face against one enrolled subject.
@@ -193,7 +196,8 @@ impl FaceEngine {
     }
 
     /// Every face of a probe image (with embeddings) against the gallery: top `k` subjects each,
-    /// and a match when the best reaches [`FaceEngine::identify_threshold`].
+    /// and a match when the best reaches the identification threshold at the collection's size
+    /// ([`FaceEngine::identify_threshold_for`]).
     pub fn identify_faces(
         &self,
         gallery: &dyn Gallery,
@@ -211,17 +215,19 @@ impl FaceEngine {
             return Ok(Vec::new());
         }
         let answers = gallery.search_batch(collection, self.model_id(), &queries, k)?;
+        let threshold = self.identify_threshold_for(gallery.collection_faces(collection)?);
         Ok(faces
             .faces
             .iter()
             .zip(answers)
             .map(|(face, candidates)| {
-                let matched = candidates.first().filter(|best| best.similarity >= self.identify_threshold()).cloned();
+                let matched = candidates.first().filter(|best| best.similarity >= threshold).cloned();
                 IdentifiedFace {
                     detection: face.detection.clone(),
                     candidates,
                     matched,
                     quality: face.analysis.as_ref().map(|a| a.quality),
+                    threshold,
                 }
             })
             .collect())

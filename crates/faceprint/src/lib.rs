@@ -24,6 +24,7 @@ mod error;
 pub mod eval;
 mod face_analysis;
 mod gallery;
+mod open_set;
 mod select;
 
 pub use batch::{FileOutcome, StageTimes};
@@ -44,11 +45,14 @@ pub use faceprint_vision::{ARCFACE_TEMPLATE_112, DecodeError, DecodeLimits, RgbI
 pub use gallery::{
     EnrolPolicy, Enrolled, IdentifiedFace, MIN_ENROL_DETECTION_SCORE, MIN_ENROL_FACE_PX, SubjectVerdict, ensure_subject,
 };
+pub use open_set::{DEFAULT_FPIR, IdentifyThreshold, ImpostorModel};
 pub use select::FaceSelect;
 
 /// The vector indexes behind gallery search, for benchmarks and custom stores.
 pub mod index {
-    pub use faceprint_gallery::{ExactIndex, HnswIndex, ScoredFace, VectorIndex};
+    pub use faceprint_gallery::{
+        CompressedIndex, CompressedParams, ExactIndex, HnswIndex, ScanKernel, ScoredFace, VectorIndex,
+    };
 }
 
 /// Face analysis building blocks: pose conventions and solver, eye openness, quality measures,

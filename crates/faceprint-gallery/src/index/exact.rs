@@ -18,11 +18,14 @@ const QUERIES_PER_BLOCK: usize = 64;
 /// (pack) every row into its kernel layout, which costs more than the product itself when it
 /// serves one or two queries.
 const MIN_QUERIES_FOR_PRODUCT: usize = 4;
+/// Rows from which one query's scan is split across threads: below it, starting a thread
+/// (tens of microseconds) costs more than the half scan it saves.
+const PARALLEL_ROWS_FROM: usize = 32_768;
 
 /// Dot product with 16 independent accumulators, so the compiler keeps them in vector
 /// registers (float addition is not associative: one accumulator would serialise the loop).
 #[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0.0f32; 16];
     let (a_chunks, b_chunks) = (a.chunks_exact(16), b.chunks_exact(16));
     let tail: f32 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(x, y)| x * y).sum();
@@ -42,11 +45,20 @@ pub struct ExactIndex {
     matrix: Vec<f32>,
     ids: Vec<FaceId>,
     rows: HashMap<FaceId, usize>,
+    /// Threads one query's scan may use.
+    threads: usize,
 }
 
 impl ExactIndex {
     pub fn new(dims: usize) -> Self {
-        Self { dims, matrix: Vec::new(), ids: Vec::new(), rows: HashMap::new() }
+        Self { dims, matrix: Vec::new(), ids: Vec::new(), rows: HashMap::new(), threads: 1 }
+    }
+
+    /// Lets one query's scan run on up to `threads` threads (default 1) once the index is large
+    /// enough for that to pay.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
     }
 
     pub fn with_capacity(dims: usize, capacity: usize) -> Self {
@@ -57,20 +69,59 @@ impl ExactIndex {
         index
     }
 
-    /// Scores a few queries against every row with one pass over the matrix per query.
+    pub(crate) fn row_of(&self, id: FaceId) -> Option<usize> {
+        self.rows.get(&id).copied()
+    }
+
+    pub(crate) fn vector(&self, row: usize) -> &[f32] {
+        &self.matrix[row * self.dims..(row + 1) * self.dims]
+    }
+
+    pub(crate) fn id_at(&self, row: usize) -> FaceId {
+        self.ids[row]
+    }
+
+    /// Every (id, vector), row after row.
+    pub(crate) fn rows(&self) -> impl Iterator<Item = (FaceId, &[f32])> {
+        self.ids.iter().copied().zip(self.matrix.chunks_exact(self.dims))
+    }
+
+    /// Every vector, row after row.
+    pub(crate) fn matrix(&self) -> &[f32] {
+        &self.matrix
+    }
+
+    /// The top k of rows `first..first + count` for one query.
+    fn scan_rows(&self, query: &[f32], k: usize, first: usize, count: usize) -> TopK {
+        let mut top = TopK::new(k);
+        let mut floor = top.floor();
+        let block = &self.matrix[first * self.dims..(first + count) * self.dims];
+        for (row, &id) in block.chunks_exact(self.dims).zip(&self.ids[first..first + count]) {
+            let similarity = dot(row, query);
+            if similarity > floor {
+                top.push(ScoredFace { face_id: id, similarity });
+                floor = top.floor();
+            }
+        }
+        top
+    }
+
+    /// Scores a few queries against every row with one pass over the matrix per query, split
+    /// across threads for a large index.
     fn search_rows(&self, queries: &[Vec<f32>], k: usize) -> Vec<Vec<ScoredFace>> {
+        let len = self.ids.len();
+        let threads = if len >= PARALLEL_ROWS_FROM { self.threads } else { 1 };
+        let starts: Vec<usize> = (0..threads).map(|t| t * len.div_ceil(threads)).filter(|&s| s < len).collect();
         queries
             .iter()
             .map(|query| {
+                let parts = parallel_chunks(&starts, threads, |mine| {
+                    mine.iter()
+                        .map(|&first| self.scan_rows(query, k, first, len.div_ceil(threads).min(len - first)))
+                        .collect::<Vec<_>>()
+                });
                 let mut top = TopK::new(k);
-                let mut floor = top.floor();
-                for (row, &id) in self.matrix.chunks_exact(self.dims).zip(&self.ids) {
-                    let similarity = dot(row, query);
-                    if similarity > floor {
-                        top.push(ScoredFace { face_id: id, similarity });
-                        floor = top.floor();
-                    }
-                }
+                parts.into_iter().flatten().flat_map(TopK::into_sorted).for_each(|face| top.push(face));
                 top.into_sorted()
             })
             .collect()

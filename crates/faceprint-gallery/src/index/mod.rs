@@ -1,5 +1,7 @@
-//! Vector indexes over one collection's face templates: exact and HNSW behind one trait.
+//! Vector indexes over one collection's face templates: exact, compressed (sign codes with exact
+//! re-ranking) and HNSW behind one trait.
 
+pub mod compressed;
 pub mod exact;
 pub mod hnsw;
 mod topk;
@@ -45,8 +47,17 @@ pub trait VectorIndex: Send + Sync + std::fmt::Debug {
 pub(crate) fn parallel_chunks<T: Sync, R: Send>(items: &[T], threads: usize, map: impl Fn(&[T]) -> R + Sync) -> Vec<R> {
     let threads = threads.clamp(1, items.len().max(1));
     let chunk = items.len().div_ceil(threads).max(1);
+    if chunk >= items.len() {
+        // One part: no thread to start (that would cost more than a small search).
+        return vec![map(items)];
+    }
     std::thread::scope(|scope| {
-        let handles: Vec<_> = items.chunks(chunk).map(|part| scope.spawn(|| map(part))).collect();
-        handles.into_iter().map(|h| h.join().expect("search thread panicked")).collect()
+        let mut parts = items.chunks(chunk);
+        let first = parts.next().unwrap_or_default();
+        let handles: Vec<_> = parts.map(|part| scope.spawn(|| map(part))).collect();
+        // The calling thread takes the first part itself.
+        let mut results = vec![map(first)];
+        results.extend(handles.into_iter().map(|h| h.join().expect("search thread panicked")));
+        results
     })
 }

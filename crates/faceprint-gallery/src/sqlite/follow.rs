@@ -1,18 +1,18 @@
 //! The in-memory side of the embedded gallery: one vector index per collection, kept current by
-//! replaying the `changes` log, and HNSW graphs saved beside the file so that opening a large
-//! gallery loads them instead of rebuilding.
+//! replaying the `changes` log. HNSW graphs and compressed codes are saved beside the file
+//! ([`super::saved`]) so that opening a large gallery loads them instead of recomputing.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use faceprint_types::ModelId;
 use rusqlite::{Connection, OptionalExtension};
-use serde::{Deserialize, Serialize};
 
 use super::SqliteGalleryBuilder;
 use super::codec;
+use super::saved::{self, SavedIndex};
 use crate::index::{ScoredFace, VectorIndex};
-use crate::{ExactIndex, FaceId, GalleryError, HnswIndex, IndexKind, Result, SubjectId};
+use crate::{CompressedIndex, ExactIndex, FaceId, GalleryError, HnswIndex, IndexKind, Result, SavedCodes, SubjectId};
 
 /// Unsaved log entries after which a graph is saved again on close: replaying a few thousand
 /// changes on open is instant, re-writing a 2 GiB graph after each enrolment is not.
@@ -21,6 +21,7 @@ const RESAVE_AFTER_CHANGES: i64 = 1000;
 #[derive(Debug)]
 pub(crate) enum AnyIndex {
     Exact(ExactIndex),
+    Compressed(CompressedIndex),
     Hnsw(HnswIndex),
 }
 
@@ -28,35 +29,52 @@ impl AnyIndex {
     pub(crate) fn as_dyn(&self) -> &dyn VectorIndex {
         match self {
             AnyIndex::Exact(i) => i,
+            AnyIndex::Compressed(i) => i,
             AnyIndex::Hnsw(i) => i,
         }
     }
     fn as_dyn_mut(&mut self) -> &mut dyn VectorIndex {
         match self {
             AnyIndex::Exact(i) => i,
+            AnyIndex::Compressed(i) => i,
             AnyIndex::Hnsw(i) => i,
         }
+    }
+
+    /// An empty index of `kind` (Auto starts exact).
+    fn empty(kind: IndexKind, dims: usize, settings: &SqliteGalleryBuilder) -> Result<Self> {
+        Ok(match kind {
+            IndexKind::Hnsw => AnyIndex::Hnsw(HnswIndex::new(dims, settings.hnsw)?),
+            IndexKind::Compressed => {
+                AnyIndex::Compressed(CompressedIndex::new(dims, settings.compressed).with_threads(settings.threads))
+            }
+            _ => AnyIndex::Exact(ExactIndex::new(dims).with_threads(settings.threads)),
+        })
+    }
+
+    /// A flat index of `kind` over every vector of `items`.
+    fn flat(kind: IndexKind, dims: usize, items: &[(FaceId, &[f32])], settings: &SqliteGalleryBuilder) -> Result<Self> {
+        if kind == IndexKind::Compressed {
+            return Ok(AnyIndex::Compressed(CompressedIndex::build(
+                dims,
+                settings.compressed,
+                items,
+                settings.threads,
+            )?));
+        }
+        let mut exact = ExactIndex::with_capacity(dims, items.len()).with_threads(settings.threads);
+        for (id, vector) in items {
+            exact.insert(*id, vector)?;
+        }
+        Ok(AnyIndex::Exact(exact))
     }
 }
 
 #[derive(Debug)]
 struct CollectionIndex {
     index: AnyIndex,
-    /// Log position the saved graph file is current to; `None` when there is no current file.
+    /// Log position the saved file is current to; `None` when there is no current file.
     saved_seq: Option<i64>,
-}
-
-/// Written beside a saved graph; the graph is only trusted when all of it matches.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-struct SavedGraph {
-    gallery_id: String,
-    model: ModelId,
-    dims: usize,
-    connectivity: usize,
-    seq: i64,
-    /// The graph file, named after the log position it holds, so a description can never
-    /// point at a graph of another position (two processes may save at once).
-    file: String,
 }
 
 #[derive(Debug)]
@@ -84,22 +102,6 @@ pub(crate) fn max_seq(connection: &Connection) -> rusqlite::Result<i64> {
     connection.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| r.get(0))
 }
 
-/// The folder of saved graphs, and the description file of a collection's graph.
-fn graph_paths(db: &Path, collection: i64) -> (PathBuf, PathBuf) {
-    let mut dir = db.as_os_str().to_owned();
-    dir.push(".index");
-    let dir = PathBuf::from(dir);
-    let description = dir.join(format!("collection-{collection}.json"));
-    (dir, description)
-}
-
-/// A name no other process or thread is writing to at the same time.
-fn unique_temporary(dir: &Path, stem: &str) -> PathBuf {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    dir.join(format!("{stem}.{}.{n}.tmp", std::process::id()))
-}
-
 impl IndexState {
     /// Reads the whole gallery from one snapshot: face → subject map, exact indexes, and HNSW
     /// graphs (loaded and caught up, or built).
@@ -116,7 +118,7 @@ impl IndexState {
             faces: HashMap::new(),
             settings: settings.clone(),
         };
-        let Some((model, dims)) = model else { return Ok(state) };
+        let Some((_, dims)) = model else { return Ok(state) };
 
         let mut statement = tx.prepare(
             "SELECT s.collection_id, f.id, f.subject_id FROM faces f JOIN subjects s ON s.id = f.subject_id",
@@ -131,41 +133,83 @@ impl IndexState {
         drop(rows);
 
         for (collection, count) in counts {
-            let entry = match state.kind_for(count) {
-                IndexKind::Hnsw => {
-                    match load_saved_graph(path, collection, &state.gallery_id, &model, dims, settings, applied_seq) {
-                        Some((graph, saved_seq)) => {
+            let kind = state.kind_for(count);
+            let found = saved::find(path, collection, &state.description(kind), applied_seq);
+            let entry = match (kind, found) {
+                (IndexKind::Hnsw, Some((file, saved_seq))) => match HnswIndex::load(&file, dims, settings.hnsw) {
+                    Ok(graph) => {
+                        let mut entry = CollectionIndex { index: AnyIndex::Hnsw(graph), saved_seq: Some(saved_seq) };
+                        catch_up(&tx, &mut entry, collection, saved_seq)?;
+                        entry
+                    }
+                    Err(_) => state.build_collection(&tx, kind, collection, count, None)?,
+                },
+                (IndexKind::Compressed, Some((file, saved_seq))) => {
+                    let saved = std::fs::read(&file).ok().and_then(|bytes| SavedCodes::parse(&bytes, dims));
+                    match saved {
+                        Some(codes) => {
+                            let changed = changed_faces(&tx, saved_seq)?;
                             let mut entry =
-                                CollectionIndex { index: AnyIndex::Hnsw(graph), saved_seq: Some(saved_seq) };
-                            catch_up(&tx, &mut entry, collection, saved_seq)?;
+                                state.build_collection(&tx, kind, collection, count, Some((&codes, &changed)))?;
+                            entry.saved_seq = Some(saved_seq);
                             entry
                         }
-                        None => {
-                            let (ids, matrix) = read_vectors(&tx, collection, dims, count)?;
-                            let items: Vec<(FaceId, &[f32])> =
-                                ids.iter().copied().zip(matrix.chunks_exact(dims)).collect();
-                            let graph = HnswIndex::build(dims, settings.hnsw, &items, settings.threads)?;
-                            CollectionIndex { index: AnyIndex::Hnsw(graph), saved_seq: None }
-                        }
+                        None => state.build_collection(&tx, kind, collection, count, None)?,
                     }
                 }
-                _ => {
-                    let (ids, matrix) = read_vectors(&tx, collection, dims, count)?;
-                    let mut exact = ExactIndex::with_capacity(dims, count);
-                    for (id, vector) in ids.iter().zip(matrix.chunks_exact(dims)) {
-                        exact.insert(*id, vector)?;
-                    }
-                    CollectionIndex { index: AnyIndex::Exact(exact), saved_seq: None }
-                }
+                _ => state.build_collection(&tx, kind, collection, count, None)?,
             };
             state.collections.insert(collection, entry);
         }
         Ok(state)
     }
 
+    /// What a saved index of `kind` for `collection` must say to be used.
+    fn description(&self, kind: IndexKind) -> SavedIndex {
+        let (model, dims) = self.model.clone().unwrap_or((ModelId(String::new()), 0));
+        SavedIndex {
+            kind,
+            gallery_id: self.gallery_id.clone(),
+            model,
+            dims,
+            connectivity: if kind == IndexKind::Hnsw { self.settings.hnsw.connectivity } else { 0 },
+            seq: self.applied_seq,
+            file: String::new(),
+        }
+    }
+
+    /// Builds a collection's index from its vectors in the snapshot (with saved codes, for the
+    /// compressed index, and the faces changed since they were saved).
+    fn build_collection(
+        &self,
+        connection: &Connection,
+        kind: IndexKind,
+        collection: i64,
+        count: usize,
+        saved: Option<(&SavedCodes, &HashSet<FaceId>)>,
+    ) -> Result<CollectionIndex> {
+        let dims = self.model.as_ref().map_or(0, |m| m.1);
+        let (ids, matrix) = read_vectors(connection, collection, dims, count)?;
+        let items: Vec<(FaceId, &[f32])> = ids.iter().copied().zip(matrix.chunks_exact(dims)).collect();
+        let settings = &self.settings;
+        let index = match (kind, saved) {
+            (IndexKind::Hnsw, _) => AnyIndex::Hnsw(HnswIndex::build(dims, settings.hnsw, &items, settings.threads)?),
+            (IndexKind::Compressed, Some((codes, changed))) => AnyIndex::Compressed(CompressedIndex::build_from_saved(
+                dims,
+                settings.compressed,
+                &items,
+                settings.threads,
+                codes,
+                changed,
+            )?),
+            _ => AnyIndex::flat(kind, dims, &items, settings)?,
+        };
+        Ok(CollectionIndex { index, saved_seq: None })
+    }
+
     fn kind_for(&self, faces: usize) -> IndexKind {
         match self.settings.index {
-            IndexKind::Auto if faces >= self.settings.auto_hnsw_from => IndexKind::Hnsw,
+            IndexKind::Auto if faces >= self.settings.auto_compressed_from => IndexKind::Compressed,
             IndexKind::Auto => IndexKind::Exact,
             kind => kind,
         }
@@ -174,6 +218,7 @@ impl IndexState {
     pub(crate) fn kind_of(&self, collection: i64) -> IndexKind {
         match self.collections.get(&collection).map(|c| &c.index) {
             Some(AnyIndex::Hnsw(_)) => IndexKind::Hnsw,
+            Some(AnyIndex::Compressed(_)) => IndexKind::Compressed,
             Some(AnyIndex::Exact(_)) => IndexKind::Exact,
             None => self.kind_for(0),
         }
@@ -201,6 +246,7 @@ impl IndexState {
         let changed = changed_faces(&tx, self.applied_seq)?;
         let dims = self.model.as_ref().map_or(0, |m| m.1);
         let mut lookup = tx.prepare_cached(CURRENT_FACE)?;
+        let new_kind = self.kind_for(0);
         for face in changed {
             let current: Option<(i64, SubjectId, Vec<u8>)> =
                 lookup.query_row([face], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
@@ -212,16 +258,13 @@ impl IndexState {
             }
             match current {
                 Some((collection, subject, blob)) => {
-                    let kind = self.kind_for(0);
-                    let entry = self.collections.entry(collection).or_insert_with(|| CollectionIndex {
-                        index: match kind {
-                            IndexKind::Hnsw => AnyIndex::Hnsw(
-                                HnswIndex::new(dims, self.settings.hnsw).expect("creating an empty HNSW index"),
-                            ),
-                            _ => AnyIndex::Exact(ExactIndex::new(dims)),
-                        },
-                        saved_seq: None,
-                    });
+                    let entry = match self.collections.entry(collection) {
+                        std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+                        std::collections::hash_map::Entry::Vacant(entry) => entry.insert(CollectionIndex {
+                            index: AnyIndex::empty(new_kind, dims, &self.settings)?,
+                            saved_seq: None,
+                        }),
+                    };
                     entry.index.as_dyn_mut().insert(face, &codec::decode(&blob)?)?;
                     self.faces.insert(face, (collection, subject));
                 }
@@ -231,6 +274,22 @@ impl IndexState {
             }
         }
         self.applied_seq = seq;
+        self.upgrade_grown_collections()?;
+        Ok(())
+    }
+
+    /// Under [`IndexKind::Auto`], an exact index whose collection has grown past the crossover
+    /// becomes compressed (its vectors are already in memory: only the codes are computed).
+    fn upgrade_grown_collections(&mut self) -> Result<()> {
+        let Some((_, dims)) = self.model.clone() else { return Ok(()) };
+        for entry in self.collections.values_mut() {
+            let AnyIndex::Exact(exact) = &entry.index else { continue };
+            if self.settings.index != IndexKind::Auto || exact.len() < self.settings.auto_compressed_from {
+                continue;
+            }
+            let items: Vec<(FaceId, &[f32])> = exact.rows().collect();
+            entry.index = AnyIndex::flat(IndexKind::Compressed, dims, &items, &self.settings)?;
+        }
         Ok(())
     }
 
@@ -243,6 +302,15 @@ impl IndexState {
         }
     }
 
+    pub(crate) fn set_rerank(&mut self, rerank: usize) {
+        self.settings.compressed = crate::CompressedParams::with_rerank(rerank);
+        for entry in self.collections.values_mut() {
+            if let AnyIndex::Compressed(index) = &mut entry.index {
+                index.set_rerank(rerank);
+            }
+        }
+    }
+
     pub(crate) fn memory_bytes(&self) -> usize {
         let map = self.faces.capacity() * (std::mem::size_of::<(FaceId, (i64, SubjectId))>() + 1);
         map + self.collections.values().map(|c| c.index.as_dyn().memory_bytes()).sum::<usize>()
@@ -250,54 +318,37 @@ impl IndexState {
 
     pub(crate) fn worth_saving(&self) -> bool {
         self.collections.values().any(|c| match (&c.index, c.saved_seq) {
-            (AnyIndex::Hnsw(_), None) => true,
-            (AnyIndex::Hnsw(_), Some(seq)) => self.applied_seq - seq >= RESAVE_AFTER_CHANGES,
-            _ => false,
+            (AnyIndex::Exact(_), _) => false,
+            (_, None) => true,
+            (_, Some(seq)) => self.applied_seq - seq >= RESAVE_AFTER_CHANGES,
         })
     }
 
-    /// Writes each HNSW graph that is not saved at the current log position: the graph to a
-    /// file named after that position, then the description naming it, each through a
-    /// temporary file and a rename. A crash leaves the old description (and its graph), or the
-    /// new one; never a description of another graph.
+    /// Saves each HNSW graph and compressed index that is not saved at the current log
+    /// position ([`saved::save`]).
     pub(crate) fn save(&mut self, db: &Path) -> Result<()> {
-        let Some((model, dims)) = self.model.clone() else { return Ok(()) };
-        for (&collection, entry) in &mut self.collections {
-            let AnyIndex::Hnsw(graph) = &entry.index else { continue };
-            if entry.saved_seq == Some(self.applied_seq) {
+        if self.model.is_none() {
+            return Ok(());
+        }
+        let seq = self.applied_seq;
+        let collections: Vec<i64> = self.collections.keys().copied().collect();
+        for collection in collections {
+            let kind = self.kind_of(collection);
+            let description = self.description(kind);
+            let entry = self.collections.get_mut(&collection).expect("listed above");
+            if kind == IndexKind::Exact || entry.saved_seq == Some(seq) {
                 continue;
             }
-            let (dir, description_path) = graph_paths(db, collection);
-            let io = |path: &Path| {
-                let path = path.to_path_buf();
-                move |reason| GalleryError::Io { path, reason }
-            };
-            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-            let file = format!("collection-{collection}-{}.usearch", self.applied_seq);
-            let graph_path = dir.join(&file);
-            let temporary = unique_temporary(&dir, &file);
-            graph.save(&temporary)?;
-            std::fs::rename(&temporary, &graph_path).map_err(io(&graph_path))?;
-            let previous: Option<SavedGraph> =
-                std::fs::read(&description_path).ok().and_then(|b| serde_json::from_slice(&b).ok());
-            let description = SavedGraph {
-                gallery_id: self.gallery_id.clone(),
-                model: model.clone(),
-                dims,
-                connectivity: graph.params().connectivity,
-                seq: self.applied_seq,
-                file,
-            };
-            let temporary = unique_temporary(&dir, "description.json");
-            std::fs::write(&temporary, serde_json::to_vec(&description).expect("serialisable"))
-                .map_err(io(&temporary))?;
-            std::fs::rename(&temporary, &description_path).map_err(io(&description_path))?;
-            // The graph the old description named is garbage now (best effort: a process still
-            // loading it keeps its open file).
-            if let Some(previous) = previous.filter(|p| p.file != description.file) {
-                let _ = std::fs::remove_file(dir.join(previous.file));
-            }
-            entry.saved_seq = Some(self.applied_seq);
+            saved::save(db, collection, description, |file| match &entry.index {
+                AnyIndex::Hnsw(graph) => graph.save(file),
+                AnyIndex::Compressed(index) => {
+                    let io = |reason| GalleryError::Io { path: file.to_path_buf(), reason };
+                    let mut out = std::io::BufWriter::new(std::fs::File::create(file).map_err(io)?);
+                    index.write_codes(&mut out).and_then(|()| std::io::Write::flush(&mut out)).map_err(io)
+                }
+                AnyIndex::Exact(_) => Ok(()),
+            })?;
+            entry.saved_seq = Some(seq);
         }
         Ok(())
     }
@@ -349,32 +400,6 @@ fn read_vectors(
         codec::decode_into(blob, &mut matrix);
     }
     Ok((ids, matrix))
-}
-
-/// The saved graph of a collection, when its description matches this gallery and model and it
-/// is not from the future (a file restored from a backup, say).
-fn load_saved_graph(
-    db: &Path,
-    collection: i64,
-    gallery_id: &str,
-    model: &ModelId,
-    dims: usize,
-    settings: &SqliteGalleryBuilder,
-    current_seq: i64,
-) -> Option<(HnswIndex, i64)> {
-    let (dir, description_path) = graph_paths(db, collection);
-    let description: SavedGraph = serde_json::from_slice(&std::fs::read(description_path).ok()?).ok()?;
-    let graph_path = dir.join(&description.file);
-    let matches = description.gallery_id == gallery_id
-        && &description.model == model
-        && description.dims == dims
-        && description.connectivity == settings.hnsw.connectivity
-        && description.seq <= current_seq;
-    if !matches {
-        return None;
-    }
-    let graph = HnswIndex::load(&graph_path, dims, settings.hnsw).ok()?;
-    Some((graph, description.seq))
 }
 
 /// Keeps only the best-scoring face of each subject, in order, until `k` subjects are found.

@@ -4,6 +4,7 @@
 mod codec;
 mod follow;
 pub(crate) mod keys;
+mod saved;
 mod schema;
 mod store;
 
@@ -12,7 +13,7 @@ use std::sync::{Mutex, MutexGuard, RwLock};
 
 use rusqlite::Connection;
 
-use crate::{HnswParams, IndexKind, Result};
+use crate::{CompressedParams, HnswParams, IndexKind, Result};
 use follow::IndexState;
 
 /// Settings for [`SqliteGallery`]; [`SqliteGalleryBuilder::open`] commits them.
@@ -20,8 +21,9 @@ use follow::IndexState;
 pub struct SqliteGalleryBuilder {
     index: IndexKind,
     hnsw: HnswParams,
+    compressed: CompressedParams,
     threads: usize,
-    auto_hnsw_from: usize,
+    auto_compressed_from: usize,
 }
 
 impl Default for SqliteGalleryBuilder {
@@ -29,14 +31,15 @@ impl Default for SqliteGalleryBuilder {
         Self {
             index: IndexKind::Auto,
             hnsw: HnswParams::default(),
+            compressed: CompressedParams::default(),
             threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            auto_hnsw_from: crate::AUTO_HNSW_FROM,
+            auto_compressed_from: crate::AUTO_COMPRESSED_FROM,
         }
     }
 }
 
 impl SqliteGalleryBuilder {
-    /// Exact, HNSW, or chosen per collection by its size (the default).
+    /// Exact, compressed, HNSW, or chosen per collection by its size (the default).
     pub fn index(mut self, kind: IndexKind) -> Self {
         self.index = kind;
         self
@@ -45,14 +48,20 @@ impl SqliteGalleryBuilder {
         self.hnsw = params;
         self
     }
-    /// Threads for building indexes and batched search. Default: one per core.
+    pub fn compressed_params(mut self, params: CompressedParams) -> Self {
+        self.compressed = params;
+        self
+    }
+    /// Threads for building indexes, batched search, and one large query's scan. Default: one
+    /// per core.
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);
         self
     }
-    /// Collection size from which [`IndexKind::Auto`] picks HNSW.
-    pub fn auto_hnsw_from(mut self, faces: usize) -> Self {
-        self.auto_hnsw_from = faces;
+    /// Collection size from which [`IndexKind::Auto`] picks the compressed index (checked on
+    /// open and as the collection grows).
+    pub fn auto_compressed_from(mut self, faces: usize) -> Self {
+        self.auto_compressed_from = faces;
         self
     }
 
@@ -115,6 +124,11 @@ impl SqliteGallery {
     /// Changes the HNSW search width (efSearch) of every graph: recall against speed.
     pub fn set_expansion_search(&self, expansion: usize) {
         self.state.write().unwrap_or_else(|e| e.into_inner()).set_expansion_search(expansion);
+    }
+
+    /// Changes how many faces every compressed index re-ranks exactly: recall against speed.
+    pub fn set_rerank(&self, rerank: usize) {
+        self.state.write().unwrap_or_else(|e| e.into_inner()).set_rerank(rerank);
     }
 
     /// Saves every HNSW graph that has unsaved changes, so the next open loads instead of

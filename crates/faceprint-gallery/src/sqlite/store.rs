@@ -443,6 +443,16 @@ impl Gallery for SqliteGallery {
         })
     }
 
+    fn collection_faces(&self, collection: &str) -> Result<usize> {
+        let id = match self.collection_id(&self.reader(), collection) {
+            Ok(id) => id,
+            Err(GalleryError::UnknownCollection(_)) => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        self.sync()?;
+        Ok(self.read_state().index(id).map_or(0, |index| index.len()))
+    }
+
     fn search(&self, collection: &str, model: &ModelId, query: &[f32], k: usize) -> Result<Vec<Candidate>> {
         Ok(self.search_batch(collection, model, &[query.to_vec()], k)?.pop().unwrap_or_default())
     }

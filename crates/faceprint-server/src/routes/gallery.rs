@@ -45,6 +45,7 @@ pub async fn identify(
                 .collect(),
             matched: f.matched.map(|c| c.subject),
             quality: f.quality,
+            threshold: f.threshold,
         })
         .collect();
     Ok(Json(IdentifyOut { faces }))

@@ -88,6 +88,9 @@ pub struct IdentifiedOut {
     /// The probe face's quality score and parts.
     #[schema(value_type = Option<Object>)]
     pub quality: Option<QualityReport>,
+    /// The similarity a match needed: the threshold for the target FPIR at the collection's
+    /// size, or the fixed one the server was given.
+    pub threshold: f32,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

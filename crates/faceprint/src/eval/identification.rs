@@ -252,7 +252,8 @@ impl FaceEngine {
 
         let enrolled_subjects = gallery.subjects(collection)?.iter().filter(|s| s.faces > 0).count();
         let (threshold_at_fpir_1pct, tpir_at_fpir_1pct) = tpir_at_fpir(&outcomes, 0.01);
-        let (fpir_at_engine_threshold, tpir_at_engine_threshold) = rates_at(&outcomes, self.identify_threshold());
+        let engine_threshold = self.identify_threshold_for(gallery.collection_faces(collection)?);
+        let (fpir_at_engine_threshold, tpir_at_engine_threshold) = rates_at(&outcomes, engine_threshold);
         let report = IdentificationReport {
             enrolled_subjects,
             enrolment_failures: failures,
@@ -261,7 +262,7 @@ impl FaceEngine {
             rank1: rank1_rate(&outcomes),
             threshold_at_fpir_1pct,
             tpir_at_fpir_1pct,
-            engine_threshold: self.identify_threshold(),
+            engine_threshold,
             fpir_at_engine_threshold,
             tpir_at_engine_threshold,
             rule_effects: rank1_rule_effects(&outcomes, RULE_RESAMPLES),
