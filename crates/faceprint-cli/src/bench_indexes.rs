@@ -29,6 +29,16 @@ pub struct Probes<'a> {
 }
 
 impl Probes<'_> {
+    /// Probes whose mate exact search returns as top-1 at or above the threshold: the
+    /// denominator of `mated_recall`.
+    pub fn mated(&self) -> usize {
+        self.exact_top1
+            .iter()
+            .zip(self.sources)
+            .filter(|&(&(row, similarity), &source)| row == source && similarity >= self.threshold)
+            .count()
+    }
+
     /// Fraction of the probes whose mate exact search returns as top-1 above the threshold
     /// that `top1` (rows) also returns as top-1; and the agreement with exact top-1 overall.
     pub fn score(&self, top1: &[Option<usize>]) -> (f64, f64) {
@@ -117,13 +127,13 @@ pub fn compressed_entries(
 ) -> Result<Vec<Value>> {
     let n = base.len() / dims;
     let started = Instant::now();
-    let built = CompressedIndex::build(dims, CompressedParams::default(), &rows_as_items(base, dims), threads)?;
+    let mut index = CompressedIndex::build(dims, CompressedParams::default(), &rows_as_items(base, dims), threads)?;
     let build_s = started.elapsed().as_secs_f64();
-    let bytes = built.memory_bytes() as f64 / n as f64;
+    let bytes = index.memory_bytes() as f64 / n as f64;
     let mut out = Vec::new();
     for &rerank in reranks {
         for t in if threads > 1 { vec![1, threads] } else { vec![1] } {
-            let mut index = built.clone().with_threads(t);
+            index.set_threads(t);
             index.set_rerank(rerank);
             let (mut times, qps, top1) = measure(&index, probes, timed, threads)?;
             let mut row = entry("compressed", t, &mut times, qps, probes.score(&top1));
@@ -131,6 +141,8 @@ pub fn compressed_entries(
             row["shortlist"] = json!(index.params().shortlist);
             row["build_s"] = json!(build_s);
             row["bytes_per_face"] = json!(bytes);
+            // Beyond the float vectors, which exact search holds too.
+            row["extra_bytes_per_face"] = json!(bytes - (dims * 4) as f64);
             eprintln!("  compressed, rerank {rerank}, {t} thread(s): {row}");
             out.push(row);
         }

@@ -529,6 +529,7 @@ fn run_distribution(
     let exact_bytes = exact.memory_bytes();
     drop(exact);
     let probe_set = Probes { queries: &queries, sources: &sources, exact_top1, threshold };
+    let mated_probes = probe_set.mated();
     let mut indexes = bench_indexes::exact_entries(&base, dims, &probe_set, args.exact_single_queries, threads())?;
     indexes.extend(bench_indexes::compressed_entries(
         &base,
@@ -556,7 +557,10 @@ fn run_distribution(
         let mut store = json!({"store_fill_s": fill_s, "store_faces_per_s": args.n as f64 / fill_s,
                                "gallery_file_bytes_per_face": std::fs::metadata(&path)?.len() as f64 / args.n as f64});
         store["exact"] = open_and_search(&path, IndexKind::Exact, &queries)?;
+        // The first open computes the codes (and saves them when the gallery closes), the second
+        // loads them.
         store["auto"] = open_and_search(&path, IndexKind::Auto, &queries)?;
+        store["auto_with_saved_codes"] = open_and_search(&path, IndexKind::Auto, &queries)?;
         (Value::Null, store)
     } else if args.no_store || !real {
         eprintln!("  HNSW index: building on {} threads", threads());
@@ -624,6 +628,7 @@ fn run_distribution(
         "distribution": label, "n": args.n, "dims": dims, "queries": queries.len(), "draw_s": draw_s,
         "mean_probe_similarity_to_source": probe_cos, "source_is_exact_top1": source_is_top1,
         "identify_threshold_at_fpir_1pct": threshold,
+        "mated_probes": mated_probes,
         "indexes": indexes,
         "faiss_indexes": faiss_indexes,
         "best_impostor": impostors,

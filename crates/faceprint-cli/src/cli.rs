@@ -99,7 +99,7 @@ pub struct GalleryArgs {
     /// The collection (namespace of subjects) to work in.
     #[arg(long, global = true, default_value = "default")]
     pub collection: String,
-    /// Search index: exact below 50,000 faces in a collection and compressed from there (auto),
+    /// Search index: exact below 10,000 faces in a collection and compressed from there (auto),
     /// or forced (hnsw only by choice; see BENCHMARKS.md).
     #[arg(long, global = true, value_enum, default_value = "auto")]
     pub index: IndexArg,

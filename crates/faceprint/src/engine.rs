@@ -200,16 +200,22 @@ impl FaceEngineBuilder {
         };
         let config = RecognizerConfig { flip: self.flip, max_batch: self.max_batch, ..config };
         let threshold = self.recognizer_threshold.or(pack_threshold).unwrap_or(FALLBACK_THRESHOLD);
-        // A 1:1 threshold given explicitly also moves the 1:N one unless that is given too.
-        let identify = match (self.identify_threshold, self.recognizer_threshold, impostor) {
-            (Some(fixed), _, _) => IdentifyThreshold::Fixed(fixed),
-            (None, Some(one_to_one), _) => IdentifyThreshold::Fixed(one_to_one),
-            (None, None, Some(model)) => IdentifyThreshold::ForFpir {
-                model,
-                fpir: self.identify_fpir.unwrap_or(crate::DEFAULT_FPIR),
-                floor: threshold,
-            },
-            (None, None, None) => IdentifyThreshold::Fixed(pack_identify_threshold.unwrap_or(threshold)),
+        // A fixed 1:N threshold wins; then a target FPIR asked for; a 1:1 threshold given
+        // explicitly also moves the 1:N one unless one of those is given.
+        let for_fpir = |model, fpir| IdentifyThreshold::ForFpir { model, fpir, floor: threshold };
+        let identify = match (self.identify_threshold, self.identify_fpir, self.recognizer_threshold, impostor) {
+            (Some(fixed), _, _, _) => IdentifyThreshold::Fixed(fixed),
+            (None, Some(fpir), _, Some(model)) => for_fpir(model, fpir),
+            (None, Some(_), _, None) => {
+                return Err(Error::Config(
+                    "a target FPIR needs the recogniser's impostor model (the model pack has one; a model loaded by \
+                     path does not): give a fixed identification threshold instead"
+                        .into(),
+                ));
+            }
+            (None, None, Some(one_to_one), _) => IdentifyThreshold::Fixed(one_to_one),
+            (None, None, None, Some(model)) => for_fpir(model, crate::DEFAULT_FPIR),
+            (None, None, None, None) => IdentifyThreshold::Fixed(pack_identify_threshold.unwrap_or(threshold)),
         };
         let mut workers = Vec::with_capacity(self.workers);
         for _ in 0..self.workers {

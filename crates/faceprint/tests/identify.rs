@@ -6,7 +6,8 @@ mod common;
 
 use faceprint::analysis::QualityGate;
 use faceprint::eval::identification::{IdentificationReport, lfw_protocol, orl_protocol};
-use faceprint::{DEFAULT_COLLECTION, FaceSelect, IndexKind, SqliteGallery};
+use faceprint::index::CompressedParams;
+use faceprint::{DEFAULT_COLLECTION, FaceSelect, IndexKind, SqliteGallery, SqliteGalleryBuilder};
 
 fn run(protocol: faceprint::eval::identification::IdentificationProtocol) -> IdentificationReport {
     run_with_gate(protocol, None)
@@ -16,8 +17,16 @@ fn run_with_gate(
     protocol: faceprint::eval::identification::IdentificationProtocol,
     gate: Option<QualityGate>,
 ) -> IdentificationReport {
+    run_on(SqliteGallery::builder().index(IndexKind::Exact), protocol, gate)
+}
+
+fn run_on(
+    builder: SqliteGalleryBuilder,
+    protocol: faceprint::eval::identification::IdentificationProtocol,
+    gate: Option<QualityGate>,
+) -> IdentificationReport {
     let dir = tempfile::tempdir().unwrap();
-    let gallery = SqliteGallery::builder().index(IndexKind::Exact).open(dir.path().join("g.db")).unwrap();
+    let gallery = builder.open(dir.path().join("g.db")).unwrap();
     let (report, outcomes) = common::engine()
         .evaluate_identification(&gallery, DEFAULT_COLLECTION, &protocol, FaceSelect::Center, gate, |_, _| {})
         .unwrap();
@@ -33,6 +42,27 @@ fn orl_rank1_with_five_photos_enrolled_per_subject() {
     let report = run(protocol);
     assert_eq!(report.enrolled_subjects, 40);
     assert!(report.rank1 >= 0.99, "ORL rank-1 {}", report.rank1);
+}
+
+/// Real faceprints through the compressed index, re-ranking as few faces as a search allows (so
+/// the codes choose the shortlist from ORL's 200 enrolled faces): the same rank-1 and the same
+/// scores at the top as exact search.
+#[test]
+fn orl_through_the_compressed_index_answers_like_exact_search() {
+    let protocol = orl_protocol(&common::testdata().join("orl")).unwrap();
+    let exact = run(protocol.clone());
+    let compressed = run_on(
+        SqliteGallery::builder()
+            .index(IndexKind::Compressed)
+            .compressed_params(CompressedParams { rerank: 1, shortlist: 1 }),
+        protocol,
+        None,
+    );
+    // Scores agree to rounding: exact search scores a batch with a matrix product, the
+    // compressed index one face at a time.
+    assert_eq!(compressed.rank1, exact.rank1);
+    assert!((compressed.tpir_at_fpir_1pct - exact.tpir_at_fpir_1pct).abs() <= 1.0 / 200.0);
+    assert!((compressed.threshold_at_fpir_1pct - exact.threshold_at_fpir_1pct).abs() < 1e-4);
 }
 
 #[test]

@@ -57,8 +57,12 @@ impl ExactIndex {
     /// Lets one query's scan run on up to `threads` threads (default 1) once the index is large
     /// enough for that to pay.
     pub fn with_threads(mut self, threads: usize) -> Self {
-        self.threads = threads.max(1);
+        self.set_threads(threads);
         self
+    }
+
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
     }
 
     pub fn with_capacity(dims: usize, capacity: usize) -> Self {

@@ -105,9 +105,13 @@ impl CompressedIndex {
 
     /// Lets one query's scan run on up to `threads` threads (default 1).
     pub fn with_threads(mut self, threads: usize) -> Self {
-        self.threads = threads.max(1);
-        self.vectors = self.vectors.with_threads(self.threads);
+        self.set_threads(threads);
         self
+    }
+
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
+        self.vectors.set_threads(self.threads);
     }
 
     pub fn with_kernel(mut self, kernel: ScanKernel) -> Self {
