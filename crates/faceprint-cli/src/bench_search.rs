@@ -320,22 +320,30 @@ fn fill_store(base: &[f32], dims: usize, dir: &Path) -> Result<(PathBuf, f64)> {
     Ok((path, started.elapsed().as_secs_f64()))
 }
 
-/// Times opening the filled gallery with `kind` (reading the vectors and building the index),
-/// and searching through it.
-fn open_and_search(path: &Path, kind: IndexKind, queries: &[Vec<f32>]) -> Result<Value> {
+/// Gallery-level search (the index plus face → subject mapping and names) of up to 1,000
+/// queries one by one: p50 and p99 in ms.
+fn gallery_search_ms(gallery: &SqliteGallery, queries: &[Vec<f32>]) -> Result<(f64, f64)> {
     let model = faceprint::ModelId("bench-synthetic".into());
-    let started = Instant::now();
-    let gallery = SqliteGallery::builder().index(kind).open(path)?;
-    let open_s = started.elapsed().as_secs_f64();
     let mut times = Vec::new();
     for q in queries.iter().take(1000) {
         let started = Instant::now();
         gallery.search(DEFAULT_COLLECTION, &model, q, 5)?;
         times.push(started.elapsed());
     }
+    Ok((percentile_ms(&mut times, 50.0), percentile_ms(&mut times, 99.0)))
+}
+
+/// Times opening the filled gallery with `kind` (reading the vectors and building the index),
+/// and searching through it.
+fn open_and_search(path: &Path, kind: IndexKind, queries: &[Vec<f32>]) -> Result<Value> {
+    let started = Instant::now();
+    let gallery = SqliteGallery::builder().index(kind).open(path)?;
+    let open_s = started.elapsed().as_secs_f64();
+    let (p50, p99) = gallery_search_ms(&gallery, queries)?;
+    let faces = gallery.collection_faces(DEFAULT_COLLECTION)?.max(1) as f64;
     let report = json!({"index": gallery.index_kind(DEFAULT_COLLECTION)?, "open_s": open_s,
-        "index_bytes_per_face": gallery.index_memory_bytes() as f64 / gallery.collection_faces(DEFAULT_COLLECTION)?.max(1) as f64,
-        "gallery_search_p50_ms": percentile_ms(&mut times, 50.0), "gallery_search_p99_ms": percentile_ms(&mut times, 99.0)});
+        "index_bytes_per_face": gallery.index_memory_bytes() as f64 / faces,
+        "gallery_search_p50_ms": p50, "gallery_search_p99_ms": p99});
     eprintln!("  gallery with {kind:?}: {report}");
     Ok(report)
 }
@@ -350,7 +358,6 @@ fn store_run(
     dir: &Path,
 ) -> Result<(Value, SqliteGallery)> {
     let n = base.len() / dims;
-    let model = faceprint::ModelId("bench-synthetic".into());
     let (path, fill_s) = fill_store(base, dims, dir)?;
     let open = |label: &str| -> Result<(SqliteGallery, f64, u64)> {
         let rss = rss_bytes();
@@ -369,13 +376,7 @@ fn store_run(
     let exact_started = Instant::now();
     drop(SqliteGallery::builder().index(IndexKind::Exact).open(&path)?);
     let exact_open_s = exact_started.elapsed().as_secs_f64();
-    // Gallery-level search: the index plus face → subject mapping and names.
-    let mut times = Vec::new();
-    for q in queries.iter().take(1000) {
-        let started = Instant::now();
-        gallery.search(DEFAULT_COLLECTION, &model, q, 5)?;
-        times.push(started.elapsed());
-    }
+    let (search_p50, search_p99) = gallery_search_ms(&gallery, queries)?;
     let file_bytes = std::fs::metadata(&path)?.len();
     let report = json!({
         "store_fill_s": fill_s, "store_faces_per_s": n as f64 / fill_s,
@@ -384,8 +385,8 @@ fn store_run(
         "open_rss_bytes_per_face": open_rss as f64 / n as f64,
         "index_bytes_per_face": gallery.index_memory_bytes() as f64 / n as f64,
         "gallery_file_bytes_per_face": file_bytes as f64 / n as f64,
-        "gallery_search_p50_ms": percentile_ms(&mut times, 50.0),
-        "gallery_search_p99_ms": percentile_ms(&mut times, 99.0),
+        "gallery_search_p50_ms": search_p50,
+        "gallery_search_p99_ms": search_p99,
     });
     Ok((report, gallery))
 }
