@@ -58,7 +58,7 @@ impl CompressedParams {
 
 impl Default for CompressedParams {
     /// Measured on 1M real-like faceprints (BENCHMARKS.md): at 300 of 2,400 the mate that exact
-    /// search finds above the threshold is found for every probe, in under 4 ms on one core.
+    /// search finds above the threshold is found for every probe, in about 4 ms on one core.
     fn default() -> Self {
         Self::with_rerank(300)
     }
