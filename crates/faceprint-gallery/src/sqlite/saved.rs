@@ -88,7 +88,9 @@ pub(super) fn save(
         .map_err(io_error(&temporary))?;
     sync(&temporary)?;
     std::fs::rename(&temporary, &description_path).map_err(io_error(&description_path))?;
-    sync(&dir)?;
+    // Best effort: not every platform can open a folder to flush it, and a rename that is lost
+    // leaves the previous, consistent description.
+    let _ = sync(&dir);
     // The data the old description named is garbage now (best effort: a process still loading
     // it keeps its open file). Only a name this module writes is removed.
     if let Some(previous) =
