@@ -83,30 +83,36 @@ fn measure(
     Ok((times, qps, top1))
 }
 
-fn rows_as_items(base: &[f32], dims: usize) -> Vec<(i64, &[f32])> {
+/// Every row of the base with its face id (row + 1).
+pub fn rows_as_items(base: &[f32], dims: usize) -> Vec<(i64, &[f32])> {
     base.chunks_exact(dims).enumerate().map(|(i, v)| (i as i64 + 1, v)).collect()
 }
 
-/// Exact search on one and on every thread.
+/// The exact index over the base, and the seconds building it took.
+pub fn build_exact(base: &[f32], dims: usize) -> Result<(ExactIndex, f64)> {
+    let started = Instant::now();
+    let mut index = ExactIndex::with_capacity(dims, base.len() / dims);
+    for (id, v) in rows_as_items(base, dims) {
+        index.insert(id, v)?;
+    }
+    Ok((index, started.elapsed().as_secs_f64()))
+}
+
+/// Exact search (built in `build_s`) on one and on every thread.
 pub fn exact_entries(
-    base: &[f32],
-    dims: usize,
+    index: &mut ExactIndex,
+    build_s: f64,
     probes: &Probes,
     single_queries: usize,
     threads: usize,
 ) -> Result<Vec<Value>> {
     let mut out = Vec::new();
     for t in [1, threads] {
-        let started = Instant::now();
-        let mut index = ExactIndex::with_capacity(dims, base.len() / dims).with_threads(t);
-        for (id, v) in rows_as_items(base, dims) {
-            index.insert(id, v)?;
-        }
-        let build_s = started.elapsed().as_secs_f64();
-        let (mut times, qps, top1) = measure(&index, probes, single_queries, threads)?;
+        index.set_threads(t);
+        let (mut times, qps, top1) = measure(index, probes, single_queries, threads)?;
         let mut row = entry("exact", t, &mut times, qps, probes.score(&top1));
         row["build_s"] = json!(build_s);
-        row["bytes_per_face"] = json!(index.memory_bytes() as f64 / (base.len() / dims) as f64);
+        row["bytes_per_face"] = json!(index.memory_bytes() as f64 / index.len() as f64);
         eprintln!("  exact, {t} thread(s): {row}");
         out.push(row);
         if threads == 1 {
@@ -116,7 +122,8 @@ pub fn exact_entries(
     Ok(out)
 }
 
-/// The compressed index at each shortlist size, on one and on every thread.
+/// The compressed index at each shortlist size, on one and on every thread; also returns the
+/// index (its codes are FAISS's binary index's input).
 pub fn compressed_entries(
     base: &[f32],
     dims: usize,
@@ -124,7 +131,7 @@ pub fn compressed_entries(
     reranks: &[usize],
     timed: usize,
     threads: usize,
-) -> Result<Vec<Value>> {
+) -> Result<(Vec<Value>, CompressedIndex)> {
     let n = base.len() / dims;
     let started = Instant::now();
     let mut index = CompressedIndex::build(dims, CompressedParams::default(), &rows_as_items(base, dims), threads)?;
@@ -147,18 +154,18 @@ pub fn compressed_entries(
             out.push(row);
         }
     }
-    Ok(out)
+    Ok((out, index))
 }
 
-/// The sign codes of the base and the probes, 64 bytes each, row after row: FAISS's binary
-/// index runs on exactly the codes the compressed index scans.
+/// The sign codes `index` gives the base and the probes, 64 bytes each, row after row: FAISS's
+/// binary index runs on exactly the codes the compressed index scans.
 pub fn write_codes(
+    index: &CompressedIndex,
     base: &[f32],
     queries: &[Vec<f32>],
     dims: usize,
     dir: &Path,
 ) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
-    let index = CompressedIndex::build(dims, CompressedParams::default(), &rows_as_items(base, dims), 1)?;
     let write = |path: &Path, vectors: &mut dyn Iterator<Item = &[f32]>| -> Result<()> {
         use std::io::Write;
         let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Result, bail};
-use faceprint::index::{ExactIndex, HnswIndex, VectorIndex};
+use faceprint::index::{CompressedIndex, HnswIndex, VectorIndex};
 use faceprint::{DEFAULT_COLLECTION, EnrolPolicy, FaceSelect, Gallery, HnswParams, IndexKind, NewFace, SqliteGallery};
 use ndarray::{Array2, linalg::general_mat_mul};
 use rand::rngs::StdRng;
@@ -428,6 +428,7 @@ fn faiss_run(
     args: &SearchBenchArgs,
     base: &[f32],
     probes: &Probes,
+    compressed: &CompressedIndex,
     dims: usize,
     dir: &Path,
 ) -> Result<(Value, Vec<Value>)> {
@@ -435,7 +436,7 @@ fn faiss_run(
     let query_file = dir.join("queries.f32");
     write_f32(&vectors, base.iter().copied())?;
     write_f32(&query_file, probes.queries.iter().flatten().copied())?;
-    let (codes, query_codes) = bench_indexes::write_codes(base, probes.queries, dims, dir)?;
+    let (codes, query_codes) = bench_indexes::write_codes(compressed, base, probes.queries, dims, dir)?;
     let script = dir.join("faiss_reference.py");
     std::fs::write(&script, FAISS_SCRIPT)?;
     let ef: Vec<String> = args.ef_search.iter().map(|e| e.to_string()).collect();
@@ -502,7 +503,6 @@ fn run_distribution(
         .map(|(q, &s)| q.iter().zip(&base[s * dims..(s + 1) * dims]).map(|(a, b)| a * b).sum::<f32>())
         .sum::<f32>()
         / queries.len() as f32;
-    let ids: Vec<i64> = (1..=args.n as i64).collect();
 
     eprintln!("  best impostor score against gallery size ({} strangers)", args.strangers);
     let curve = bench_indexes::best_impostors(&base, dims, &strangers, threads());
@@ -515,10 +515,7 @@ fn run_distribution(
     eprintln!("  identification threshold at FPIR 1% for {} faces: {threshold:.3}", args.n);
 
     eprintln!("  exact search (the truth)");
-    let mut exact = ExactIndex::with_capacity(dims, args.n);
-    for (id, v) in ids.iter().zip(base.chunks_exact(dims)) {
-        exact.insert(*id, v)?;
-    }
+    let (mut exact, exact_build_s) = bench_indexes::build_exact(&base, dims)?;
     let started = Instant::now();
     let answers = exact.search_batch(&queries, K, threads())?;
     let exact_batch_qps = queries.len() as f64 / started.elapsed().as_secs_f64();
@@ -528,18 +525,14 @@ fn run_distribution(
         as f64
         / queries.len() as f64;
     let exact_bytes = exact.memory_bytes();
-    drop(exact);
     let probe_set = Probes { queries: &queries, sources: &sources, exact_top1, threshold };
     let mated_probes = probe_set.mated();
-    let mut indexes = bench_indexes::exact_entries(&base, dims, &probe_set, args.exact_single_queries, threads())?;
-    indexes.extend(bench_indexes::compressed_entries(
-        &base,
-        dims,
-        &probe_set,
-        &args.rerank,
-        args.timed_queries,
-        threads(),
-    )?);
+    let mut indexes =
+        bench_indexes::exact_entries(&mut exact, exact_build_s, &probe_set, args.exact_single_queries, threads())?;
+    drop(exact);
+    let (compressed_rows, compressed) =
+        bench_indexes::compressed_entries(&base, dims, &probe_set, &args.rerank, args.timed_queries, threads())?;
+    indexes.extend(compressed_rows);
 
     let params = HnswParams { connectivity: args.m, expansion_add: args.ef_construction, expansion_search: 64 };
     let mut sweep = Vec::new();
@@ -565,7 +558,7 @@ fn run_distribution(
         (Value::Null, store)
     } else if args.no_store || !real {
         eprintln!("  HNSW index: building on {} threads", threads());
-        let items: Vec<(i64, &[f32])> = ids.iter().copied().zip(base.chunks_exact(dims)).collect();
+        let items = bench_indexes::rows_as_items(&base, dims);
         let started = Instant::now();
         let mut graph = HnswIndex::build(dims, params, &items, threads())?;
         let build_s = json!(started.elapsed().as_secs_f64());
@@ -606,7 +599,7 @@ fn run_distribution(
 
     let (faiss, faiss_indexes) = match &args.faiss_python {
         Some(python) => {
-            let (mut result, indexes) = faiss_run(python, args, &base, &probe_set, dims, dir)?;
+            let (mut result, indexes) = faiss_run(python, args, &base, &probe_set, &compressed, dims, dir)?;
             // The two exact searches must agree: FAISS's flat top-1 against ours.
             if let Some(top) = result.get("flat_top_ids").and_then(|v| v.as_array()) {
                 let agree = top

@@ -342,9 +342,11 @@ impl IndexState {
             saved::save(db, collection, description, |file| match &entry.index {
                 AnyIndex::Hnsw(graph) => graph.save(file),
                 AnyIndex::Compressed(index) => {
-                    let io = |reason| GalleryError::Io { path: file.to_path_buf(), reason };
-                    let mut out = std::io::BufWriter::new(std::fs::File::create(file).map_err(io)?);
-                    index.write_codes(&mut out).and_then(|()| std::io::Write::flush(&mut out)).map_err(io)
+                    let mut out = std::io::BufWriter::new(std::fs::File::create(file).map_err(saved::io_error(file))?);
+                    index
+                        .write_codes(&mut out)
+                        .and_then(|()| std::io::Write::flush(&mut out))
+                        .map_err(saved::io_error(file))
                 }
                 AnyIndex::Exact(_) => Ok(()),
             })?;

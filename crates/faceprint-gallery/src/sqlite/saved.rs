@@ -53,7 +53,7 @@ fn unique_temporary(dir: &Path, stem: &str) -> PathBuf {
     dir.join(format!("{stem}.{}.{n}.tmp", std::process::id()))
 }
 
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> GalleryError {
+pub(super) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> GalleryError {
     let path = path.to_path_buf();
     move |reason| GalleryError::Io { path, reason }
 }

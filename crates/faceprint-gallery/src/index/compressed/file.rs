@@ -122,20 +122,10 @@ impl CompressedIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::compressed::tests::Vectors;
 
     fn unit(seed: u64, dims: usize) -> Vec<f32> {
-        let mut state = seed.max(1);
-        let mut v: Vec<f32> = (0..dims)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state % 1000) as f32 / 500.0 - 1.0
-            })
-            .collect();
-        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.iter_mut().for_each(|x| *x /= n);
-        v
+        Vectors::new(dims, seed).unit()
     }
 
     #[test]

@@ -7,13 +7,13 @@ use super::*;
 
 /// Deterministic pseudo-random unit vectors (xorshift → Box–Muller), clustered around a shared
 /// mean direction like faceprints, so that centring matters.
-struct Vectors {
+pub(super) struct Vectors {
     state: u64,
     dims: usize,
 }
 
 impl Vectors {
-    fn new(dims: usize, seed: u64) -> Self {
+    pub(super) fn new(dims: usize, seed: u64) -> Self {
         Self { state: seed.max(1), dims }
     }
 
@@ -30,7 +30,7 @@ impl Vectors {
         (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
     }
 
-    fn unit(&mut self) -> Vec<f32> {
+    pub(super) fn unit(&mut self) -> Vec<f32> {
         let mut v: Vec<f32> = (0..self.dims).map(|d| self.gaussian() + if d % 7 == 0 { 0.5 } else { 0.0 }).collect();
         normalise(&mut v);
         v
