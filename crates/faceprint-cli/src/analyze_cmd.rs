@@ -33,7 +33,7 @@ pub fn write_human(out: &mut impl Write, path: &Path, result: &Result<ImageFaces
 }
 
 /// 106 landmarks, pose axes and the quality score of each analysed face, onto the photo.
-pub fn draw_analysis(image: &mut faceprint::RgbImage, faces: &ImageFaces) {
+pub fn draw_analysis(image: &mut faceprint::imaging::RgbImage, faces: &ImageFaces) {
     for face in &faces.faces {
         let Some(analysis) = &face.analysis else { continue };
         if let Some(points) = &analysis.landmarks106 {
@@ -41,7 +41,7 @@ pub fn draw_analysis(image: &mut faceprint::RgbImage, faces: &ImageFaces) {
         }
         if let Some(fit) = &analysis.pose_fit {
             // Axes half a reference-face unit long from the nose tip.
-            let nose = faceprint::analysis::REFERENCE_FACE[5].1;
+            let nose = faceprint::analysis::solver::REFERENCE_FACE[5].1;
             let tip = |d: [f64; 3]| fit.project([nose[0] + d[0], nose[1] + d[1], nose[2] + d[2]]);
             if let (Some(o), Some(x), Some(y), Some(z)) =
                 (tip([0.0; 3]), tip([0.5, 0.0, 0.0]), tip([0.0, 0.5, 0.0]), tip([0.0, 0.0, -0.5]))

@@ -151,7 +151,15 @@ fn fit_real_faces(
         let subject = &images[outcome.index].0;
         if outcome
             .result
-            .and_then(|faces| engine.enrol_faces(&gallery, DEFAULT_COLLECTION, subject, faces, &policy))
+            .and_then(|faces| {
+                engine.enrol_faces(
+                    &gallery,
+                    DEFAULT_COLLECTION,
+                    &faceprint::SubjectKey::Name(subject.to_owned()),
+                    faces,
+                    &policy,
+                )
+            })
             .is_ok()
         {
             enrolled += 1;

@@ -32,6 +32,11 @@ pub struct ServeBenchArgs {
     /// Write the results as JSON too.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Instead of the load runs: an attacker's mix for --duration seconds (huge JSON bodies,
+    /// 16-bit and rotated images, made-up methods, readiness floods, slow headers), with the
+    /// server's peak memory and the slowest /healthz. Fails over 1 GiB or 1 s.
+    #[arg(long)]
+    pub hostile: bool,
 }
 
 /// The server child, stopped with SIGTERM when dropped.
@@ -89,6 +94,18 @@ pub fn run(args: &ServeBenchArgs) -> Result<std::process::ExitCode> {
     let pid = server.child.id();
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if args.hostile {
+        let output =
+            Command::new(&exe).arg("--gallery").arg(&db).args(["keys", "create", "--scope", "read"]).output()?;
+        let read_key = String::from_utf8(output.stdout)?.trim().to_owned();
+        let report = runtime.block_on(crate::bench_hostile::run(&server.base, &read_key, pid, args.duration))?;
+        drop(server);
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        if let Some(path) = &args.json {
+            std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+        }
+        return Ok(if report.passed() { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::from(1) });
+    }
     let runs = runtime.block_on(async {
         let client = reqwest::Client::builder().pool_max_idle_per_host(512).build()?;
         enrol_orl(&client, &server.base, &key, &orl).await?;

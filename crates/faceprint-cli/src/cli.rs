@@ -12,8 +12,6 @@ use faceprint::FaceSelect;
 )]
 pub struct Cli {
     #[command(flatten)]
-    pub engine: EngineArgs,
-    #[command(flatten)]
     pub gallery: GalleryArgs,
     /// No progress bar.
     #[arg(long, short, global = true)]
@@ -22,7 +20,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// How the engine is built; shared by every command that runs models.
+/// How the engine is built; flattened into each command that runs models (and only those).
 #[derive(Debug, Args, Clone)]
 pub struct EngineArgs {
     /// An SCRFD detector with keypoints (.onnx) instead of the default pack's.
@@ -78,12 +76,13 @@ pub struct EngineArgs {
     /// Drop faces smaller than this many pixels (box side).
     #[arg(long, global = true, default_value_t = 0.0)]
     pub min_face: f32,
-    /// Keep at most this many faces per image.
+    /// Keep at most this many faces per image (default: all; `serve`: 50).
     #[arg(long, global = true)]
     pub max_faces: Option<usize>,
-    /// Largest image accepted, in megapixels.
-    #[arg(long, global = true, default_value_t = 64.0)]
-    pub max_megapixels: f64,
+    /// Largest image accepted, in megapixels (default 64; `serve`: 36, with at most 256 MiB of
+    /// pixels per decode).
+    #[arg(long, global = true)]
+    pub max_megapixels: Option<f64>,
     /// A libonnxruntime.so to load instead of the pinned one.
     #[arg(long, global = true, env = "FACEPRINT_ORT_LIB")]
     pub ort_lib: Option<PathBuf>,
@@ -168,12 +167,24 @@ impl From<SelectArg> for FaceSelect {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Find every face: box, score and 5 landmarks.
-    Detect(PhotoArgs),
+    Detect {
+        #[command(flatten)]
+        photos: PhotoArgs,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
     /// Every face's 106 landmarks, head pose (yaw/pitch/roll), eye openness and quality score
     /// with its parts.
-    Analyze(PhotoArgs),
+    Analyze {
+        #[command(flatten)]
+        photos: PhotoArgs,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
     /// Compute faceprints (512-d embeddings) of the faces in each file.
     Embed {
+        #[command(flatten)]
+        engine: EngineArgs,
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// One JSON object per file, one per line (the stable output contract).
@@ -184,6 +195,8 @@ pub enum Command {
     },
     /// Are the faces in two photos the same person? Exit 0 same, 1 different, 2 error.
     Compare {
+        #[command(flatten)]
+        engine: EngineArgs,
         a: PathBuf,
         b: PathBuf,
         #[arg(long)]
@@ -195,6 +208,8 @@ pub enum Command {
     /// Enrol faces into the gallery under a subject (created if new). One JSON line per file:
     /// the face id, or why it was refused.
     Enroll {
+        #[command(flatten)]
+        engine: EngineArgs,
         /// The subject the photos show.
         #[arg(long, required_unless_present = "list", conflicts_with = "list")]
         subject: Option<String>,
@@ -226,6 +241,8 @@ pub enum Command {
     },
     /// Who is in each photo? Every face: top-k enrolled subjects, and a match or unknown.
     Identify {
+        #[command(flatten)]
+        engine: EngineArgs,
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// One JSON object per file, one per line.
@@ -237,6 +254,8 @@ pub enum Command {
     },
     /// Is the face in the photo this enrolled subject? Exit 0 same, 1 different, 2 error.
     Verify {
+        #[command(flatten)]
+        engine: EngineArgs,
         #[arg(long)]
         subject: String,
         probe: PathBuf,
@@ -267,19 +286,28 @@ pub enum Command {
     Import { input: PathBuf },
     /// Re-embed every face from its stored crop with the current recogniser (--recognizer),
     /// moving the whole gallery to that model in one transaction.
-    Reembed,
+    Reembed {
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
     /// Accuracy on a labelled benchmark.
     Eval {
+        #[command(flatten)]
+        engine: EngineArgs,
         #[command(subcommand)]
         benchmark: EvalCommand,
     },
     /// The model pack: list, fetch, verify.
     Models {
+        #[command(flatten)]
+        engine: EngineArgs,
         #[command(subcommand)]
         action: ModelsCommand,
     },
     /// Speed, side by side with a reference on the same data.
     Bench {
+        #[command(flatten)]
+        engine: EngineArgs,
         #[command(subcommand)]
         what: BenchCommand,
     },
@@ -290,6 +318,8 @@ pub enum Command {
     },
     /// The HTTP server: REST API, web page, /metrics, /openapi.json. Stops cleanly on SIGTERM.
     Serve {
+        #[command(flatten)]
+        engine: EngineArgs,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
@@ -305,6 +335,8 @@ pub enum Command {
     },
     /// Show faceprint at work on the sample photos of the default pack.
     Demo {
+        #[command(flatten)]
+        engine: EngineArgs,
         /// Where to write the annotated photo.
         #[arg(long, default_value = "faceprint-demo.png")]
         out: PathBuf,

@@ -7,24 +7,27 @@ use faceprint::eval::{k_fold_accuracy, pair_images, parse_lfw_pairs, roc_auc, ro
 use faceprint::{DecodeLimits, DetectOptions, FaceEngine, FaceSelect, InputSizing, ModelPack, RuntimeOptions};
 
 use crate::cli::{BenchCommand, Cli, Command, EngineArgs, EvalCommand, ModelsCommand, PhotoArgs, ProtocolArg};
-use crate::gallery_cmd::{self, open_gallery};
-use crate::output::{CompareRecord, FileRecord};
+use crate::gallery_cmd::{self, open_store};
+use crate::output::{CompareRecord, image_record};
 use crate::progress;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let quiet = cli.quiet;
     match cli.command {
-        Command::Detect(photos) => detect_or_embed(&cli.engine, photos, Work::Detect, quiet),
-        Command::Embed { files, json, select } => {
+        Command::Detect { photos, engine } => detect_or_embed(&engine, photos, Work::Detect, quiet),
+        Command::Embed { files, json, select, engine } => {
             let photos = PhotoArgs { files, json, draw: None, select };
-            detect_or_embed(&cli.engine, photos, Work::Embed, quiet)
+            detect_or_embed(&engine, photos, Work::Embed, quiet)
         }
-        Command::Analyze(photos) => detect_or_embed(&cli.engine, photos, Work::Analyse, quiet),
-        Command::Compare { a, b, json, select } => compare(&cli.engine, &a, &b, select.into(), json),
-        Command::Eval { benchmark: EvalCommand::Lfw { pairs, root, plot, json, select } } => {
-            eval_lfw(&cli.engine, &pairs, &root, plot.as_deref(), json, select.into(), quiet)
+        Command::Analyze { photos, engine } => detect_or_embed(&engine, photos, Work::Analyse, quiet),
+        Command::Compare { a, b, json, select, engine } => compare(&engine, &a, &b, select.into(), json),
+        Command::Eval { benchmark: EvalCommand::Lfw { pairs, root, plot, json, select }, engine } => {
+            eval_lfw(&engine, &pairs, &root, plot.as_deref(), json, select.into(), quiet)
         }
-        Command::Eval { benchmark: EvalCommand::Quality { pairs, root, fmr, max_discard, plot, json, select } } => {
+        Command::Eval {
+            benchmark: EvalCommand::Quality { pairs, root, fmr, max_discard, plot, json, select },
+            engine,
+        } => {
             let args = crate::eval_quality::QualityEvalArgs {
                 pairs: &pairs,
                 root: &root,
@@ -34,9 +37,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 json,
                 select: select.into(),
             };
-            crate::eval_quality::run(&cli.engine, &args, quiet)
+            crate::eval_quality::run(&engine, &args, quiet)
         }
-        Command::Eval { benchmark: EvalCommand::Gate { root, fmr, max_discard, bootstrap, plot, json, select } } => {
+        Command::Eval {
+            benchmark: EvalCommand::Gate { root, fmr, max_discard, bootstrap, plot, json, select },
+            engine,
+        } => {
             let args = crate::eval_gate::GateEvalArgs {
                 roots: &root,
                 fmrs: &fmr,
@@ -46,13 +52,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 json,
                 select: select.into(),
             };
-            crate::eval_gate::run(&cli.engine, &args, quiet)
+            crate::eval_gate::run(&engine, &args, quiet)
         }
-        Command::Eval { benchmark: EvalCommand::Identify { protocol, root, json, select, force } } => {
+        Command::Eval { benchmark: EvalCommand::Identify { protocol, root, json, select, force }, engine } => {
             let gate = (!force).then(faceprint::analysis::QualityGate::default);
-            eval_identify(&cli.engine, protocol, &root, json, select.into(), gate, quiet)
+            eval_identify(&engine, protocol, &root, json, select.into(), gate, quiet)
         }
-        Command::Enroll { subject, list, files, select, min_score, min_size, force, min_quality, refuse } => {
+        Command::Enroll { subject, list, files, select, min_score, min_size, force, min_quality, refuse, engine } => {
             let gate = faceprint::analysis::QualityGate {
                 min_score: min_quality,
                 refuse: faceprint::analysis::IssueSet::of(&refuse),
@@ -64,50 +70,75 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 min_face_size: min_size,
                 quality_gate: (!force).then_some(gate),
             };
-            let gallery = open_gallery(&cli.gallery)?;
-            let engine = build_engine(&cli.engine)?;
-            gallery_cmd::enroll(&engine, &gallery, &cli.gallery.collection, subject, list, files, policy, quiet)
+            let gallery = open_store(&cli.gallery)?.gallery;
+            let engine = build_engine(&engine)?;
+            gallery_cmd::enroll(&engine, &*gallery, &cli.gallery.collection, subject, list, files, policy, quiet)
         }
-        Command::Identify { files, json, top_k } => {
-            let gallery = open_gallery(&cli.gallery)?;
-            let engine = build_engine(&cli.engine)?;
-            gallery_cmd::identify(&engine, &gallery, &cli.gallery.collection, files, json, top_k, quiet)
+        Command::Identify { files, json, top_k, engine } => {
+            let gallery = open_store(&cli.gallery)?.gallery;
+            let engine = build_engine(&engine)?;
+            gallery_cmd::identify(&engine, &*gallery, &cli.gallery.collection, files, json, top_k, quiet)
         }
-        Command::Verify { subject, probe, json, select } => {
-            let gallery = open_gallery(&cli.gallery)?;
-            let engine = build_engine(&cli.engine)?;
-            gallery_cmd::verify(&engine, &gallery, &cli.gallery.collection, &subject, &probe, select.into(), json)
+        Command::Verify { subject, probe, json, select, engine } => {
+            let gallery = open_store(&cli.gallery)?.gallery;
+            let engine = build_engine(&engine)?;
+            gallery_cmd::verify(&engine, &*gallery, &cli.gallery.collection, &subject, &probe, select.into(), json)
         }
         Command::Subjects { action } => {
-            gallery_cmd::subjects(&open_gallery(&cli.gallery)?, &cli.gallery.collection, action)
+            gallery_cmd::subjects(&*open_store(&cli.gallery)?.gallery, &cli.gallery.collection, action)
         }
-        Command::Faces { action } => gallery_cmd::faces(&open_gallery(&cli.gallery)?, &cli.gallery.collection, action),
-        Command::Collections { action } => gallery_cmd::collections(&open_gallery(&cli.gallery)?, action),
-        Command::Export { out } => crate::transfer::export(&open_gallery(&cli.gallery)?, &out),
-        Command::Import { input } => crate::transfer::import(&open_gallery(&cli.gallery)?, &input),
-        Command::Reembed => {
-            let gallery = open_gallery(&cli.gallery)?;
-            gallery_cmd::reembed(&build_engine(&cli.engine)?, &gallery, quiet)
+        Command::Faces { action } => {
+            gallery_cmd::faces(&*open_store(&cli.gallery)?.gallery, &cli.gallery.collection, action)
         }
-        Command::Models { action } => models(action, &cli.engine),
-        Command::Bench { what: BenchCommand::Pipeline(args) } => crate::bench::run(&cli.engine, &args, quiet),
-        Command::Bench { what: BenchCommand::Search(args) } => crate::bench_search::run(&cli.engine, &args),
-        Command::Bench { what: BenchCommand::Serve(args) } => crate::bench_serve::run(&args),
-        Command::Demo { out } => demo(&cli.engine, &out),
-        Command::Keys { action } => crate::serve_cmd::keys(&open_gallery(&cli.gallery)?, action),
-        Command::Serve { listen, max_body_mb, queue, timeout_s } => {
+        Command::Collections { action } => gallery_cmd::collections(&*open_store(&cli.gallery)?.gallery, action),
+        Command::Export { out } => crate::transfer::export(&*open_store(&cli.gallery)?.gallery, &out),
+        Command::Import { input } => crate::transfer::import(&*open_store(&cli.gallery)?.gallery, &input),
+        Command::Reembed { engine } => {
+            let gallery = open_store(&cli.gallery)?.gallery;
+            gallery_cmd::reembed(&build_engine(&engine)?, &*gallery, quiet)
+        }
+        Command::Models { action, engine } => models(action, &engine),
+        Command::Bench { what: BenchCommand::Pipeline(args), engine } => crate::bench::run(&engine, &args, quiet),
+        Command::Bench { what: BenchCommand::Search(args), engine } => crate::bench_search::run(&engine, &args),
+        Command::Bench { what: BenchCommand::Serve(args), .. } => crate::bench_serve::run(&args),
+        Command::Demo { out, engine } => demo(&engine, &out),
+        Command::Keys { action } => crate::serve_cmd::keys(&*open_store(&cli.gallery)?.keys, action),
+        Command::Serve { listen, max_body_mb, queue, timeout_s, engine } => {
             let config = faceprint_server::ServerConfig {
                 max_body_bytes: max_body_mb << 20,
                 request_timeout: std::time::Duration::from_secs(timeout_s),
                 queue_capacity: queue,
+                ..faceprint_server::ServerConfig::default()
             };
-            let gallery = open_gallery(&cli.gallery)?;
-            crate::serve_cmd::serve(build_engine(&cli.engine)?, gallery, &listen, config)
+            let store = open_store(&cli.gallery)?;
+            crate::serve_cmd::serve(build_server_engine(&engine)?, store, &listen, config)
         }
     }
 }
 
+/// The server's engine: lower image limits and a face cap per image unless the flags say
+/// otherwise, because many requests decode and embed at once.
+fn build_server_engine(args: &EngineArgs) -> Result<FaceEngine> {
+    let limits = match args.max_megapixels {
+        Some(megapixels) => DecodeLimits { max_pixels: (megapixels * 1e6) as u64, ..DecodeLimits::server() },
+        None => DecodeLimits::server(),
+    };
+    let args = EngineArgs { max_faces: Some(args.max_faces.unwrap_or(SERVER_MAX_FACES)), ..args.clone() };
+    engine_with_limits(&args, limits)
+}
+
+/// Faces per image the server embeds and answers with, by default.
+const SERVER_MAX_FACES: usize = 50;
+
 pub fn build_engine(args: &EngineArgs) -> Result<FaceEngine> {
+    let limits = match args.max_megapixels {
+        Some(megapixels) => DecodeLimits { max_pixels: (megapixels * 1e6) as u64, ..DecodeLimits::default() },
+        None => DecodeLimits::default(),
+    };
+    engine_with_limits(args, limits)
+}
+
+fn engine_with_limits(args: &EngineArgs, limits: DecodeLimits) -> Result<FaceEngine> {
     let sizing = match args.det_size.as_str() {
         "auto" => DetectOptions::default().sizing,
         side => {
@@ -127,7 +158,6 @@ pub fn build_engine(args: &EngineArgs) -> Result<FaceEngine> {
         second_pass: !args.no_second_pass,
         ..DetectOptions::default()
     };
-    let limits = DecodeLimits { max_pixels: (args.max_megapixels * 1e6) as u64, ..DecodeLimits::default() };
     let mut builder = FaceEngine::builder()
         .threads_per_worker(args.threads)
         .flip(args.flip && !args.no_flip)
@@ -220,7 +250,7 @@ fn detect_or_embed(args: &EngineArgs, photos: PhotoArgs, work: Work, quiet: bool
         }
         let written = match (json, work) {
             (true, _) => {
-                let record = FileRecord::new(&outcome.path, &outcome.result, work == Work::Embed);
+                let record = image_record(&outcome.path, &outcome.result, work == Work::Embed);
                 serde_json::to_writer(&mut out, &record).map_err(std::io::Error::other).and_then(|_| writeln!(out))
             }
             (false, Work::Analyse) => crate::analyze_cmd::write_human(&mut out, &outcome.path, &outcome.result),
@@ -312,7 +342,7 @@ fn compare(args: &EngineArgs, a: &Path, b: &Path, select: FaceSelect, json: bool
     }
     let verdict = engine.compare(&embeddings[0], &embeddings[1])?;
     if json {
-        let record = CompareRecord { similarity: verdict.similarity, threshold: verdict.threshold, same: verdict.same };
+        let record = CompareRecord::from(verdict);
         println!("{}", serde_json::to_string(&record)?);
     } else {
         let answer = if verdict.same { "same person" } else { "different people" };

@@ -10,8 +10,12 @@ use faceprint::{EnrolPolicy, FaceEngine, FaceSelect, Gallery, SqliteGallery, Sub
 use serde_json::json;
 
 use crate::cli::{CollectionsCommand, FacesCommand, GalleryArgs, SubjectsCommand};
-use crate::output::{ErrorRecord, IdentifyRecord};
+use crate::output::{EnrolOutcome, EnrolRecord, identify_human, identify_record, verify_record};
 use crate::progress;
+use std::sync::Arc;
+
+use faceprint::KeyStore;
+use faceprint::contract::{ErrorOut, FaceRecordOut, SubjectDetailOut, SubjectOut};
 
 /// `--gallery`, else `FACEPRINT_GALLERY`, else gallery.db in the user's data directory.
 pub fn gallery_path(args: &GalleryArgs) -> Result<PathBuf> {
@@ -24,7 +28,20 @@ pub fn gallery_path(args: &GalleryArgs) -> Result<PathBuf> {
     Ok(dir.join("gallery.db"))
 }
 
-pub fn open_gallery(args: &GalleryArgs) -> Result<SqliteGallery> {
+/// The gallery a command works on and the key store beside it, behind the backend-independent
+/// traits: where another backend plugs in.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub gallery: Arc<dyn Gallery>,
+    pub keys: Arc<dyn KeyStore>,
+}
+
+pub fn open_store(args: &GalleryArgs) -> Result<Store> {
+    let gallery = Arc::new(open_sqlite(args)?);
+    Ok(Store { gallery: gallery.clone(), keys: gallery })
+}
+
+fn open_sqlite(args: &GalleryArgs) -> Result<SqliteGallery> {
     let path = gallery_path(args)?;
     let gallery = SqliteGallery::builder()
         .index(args.index.into())
@@ -45,10 +62,6 @@ fn emit(out: &mut impl Write, value: &serde_json::Value) -> Result<()> {
     writeln!(out, "{value}")?;
     out.flush()?;
     Ok(())
-}
-
-fn error_json(error: &faceprint::Error) -> serde_json::Value {
-    serde_json::to_value(ErrorRecord::from_error(error)).expect("serialisable")
 }
 
 /// One line of a bulk list: who, and which photo.
@@ -89,7 +102,7 @@ fn read_list(list: &Path) -> Result<(Vec<ListEntry>, Vec<BadLine>)> {
 #[allow(clippy::too_many_arguments)]
 pub fn enroll(
     engine: &FaceEngine,
-    gallery: &SqliteGallery,
+    gallery: &dyn Gallery,
     collection: &str,
     subject: Option<String>,
     list: Option<PathBuf>,
@@ -111,7 +124,7 @@ pub fn enroll(
             let (entries, bad) = read_list(&list)?;
             for (line, reason) in bad {
                 refused += 1;
-                emit(&mut out, &json!({"line": line, "error": {"code": "bad_list_line", "message": reason}}))?;
+                emit(&mut out, &json!({"line": line, "error": ErrorOut::new("bad_list_line", reason)}))?;
             }
             entries
         }
@@ -127,38 +140,25 @@ pub fn enroll(
             return;
         }
         let entry = &entries[outcome.index];
-        let result =
-            outcome.result.and_then(|faces| engine.enrol_faces(gallery, collection, &entry.subject, faces, &policy));
-        let mut record = json!({"path": entry.path.display().to_string(), "subject": entry.subject});
-        if entry.line > 0 {
-            record["line"] = json!(entry.line);
-        }
+        let result = outcome.result.and_then(|faces| {
+            engine.enrol_faces(gallery, collection, &SubjectKey::Name(entry.subject.clone()), faces, &policy)
+        });
         match result {
-            Ok(enrolled) => {
-                record["face_id"] = json!(enrolled.added.face_id);
-                record["subject_id"] = json!(enrolled.subject.id);
-                record["duplicate"] = json!(enrolled.added.duplicate);
-                record["score"] = json!(enrolled.detection.score);
-                record["bbox"] = json!(enrolled.detection.bbox);
-                if let Some(analysis) = &enrolled.analysis {
-                    record["quality"] = json!(analysis.quality);
-                }
-                record["warnings"] = json!(enrolled.warnings.iter().map(|i| i.to_string()).collect::<Vec<_>>());
-            }
             // The store itself failing (disk full, corrupt file) stops the run.
             Err(faceprint::Error::Gallery(e)) if !is_per_entry(&e) => {
                 fatal = Some(e);
                 return;
             }
-            Err(e) => {
-                refused += 1;
-                record["error"] = error_json(&e);
-                if let faceprint::Error::LowQuality { issues, score } = &e {
-                    record["error"]["reasons"] = json!(issues.iter().map(|i| i.to_string()).collect::<Vec<_>>());
-                    record["error"]["quality"] = json!(score);
-                }
-            }
+            Err(_) => refused += 1,
+            Ok(_) => {}
         }
+        let record = EnrolRecord {
+            path: entry.path.display().to_string(),
+            subject: entry.subject.clone(),
+            line: (entry.line > 0).then_some(entry.line),
+            outcome: EnrolOutcome::new(&result),
+        };
+        let record = serde_json::to_value(&record).expect("serialisable");
         if let Err(e) = emit(&mut out, &record) {
             fatal = Some(faceprint::GalleryError::Invalid(format!("writing output: {e}")));
         }
@@ -185,7 +185,7 @@ fn is_per_entry(error: &faceprint::GalleryError) -> bool {
 
 pub fn identify(
     engine: &FaceEngine,
-    gallery: &SqliteGallery,
+    gallery: &dyn Gallery,
     collection: &str,
     files: Vec<PathBuf>,
     json: bool,
@@ -204,11 +204,11 @@ pub fn identify(
         if identified.is_err() {
             failed += 1;
         }
-        let record = IdentifyRecord::new(&outcome.path, &identified);
+        let record = identify_record(&outcome.path, &identified);
         let written = if json {
             writeln!(out, "{}", serde_json::to_string(&record).expect("serialisable"))
         } else {
-            write!(out, "{}", record.human())
+            write!(out, "{}", identify_human(&record))
         };
         if let Err(e) = written {
             write_error.get_or_insert(e);
@@ -224,7 +224,7 @@ pub fn identify(
 
 pub fn verify(
     engine: &FaceEngine,
-    gallery: &SqliteGallery,
+    gallery: &dyn Gallery,
     collection: &str,
     subject: &str,
     probe: &Path,
@@ -239,16 +239,9 @@ pub fn verify(
     engine.process_inputs_analysed(inputs, select, |o| result = Some(o.result));
     let faces = result.expect("one input gives one outcome").with_context(|| probe.display().to_string())?;
     let verdict = engine.verify_against(gallery, collection, &key, &faces)?;
+    let same = verdict.same;
     if json {
-        let record = json!({
-            "path": probe.display().to_string(),
-            "subject": verdict.subject.name,
-            "similarity": verdict.similarity,
-            "threshold": verdict.threshold,
-            "same": verdict.same,
-            "quality": verdict.quality,
-        });
-        println!("{record}");
+        println!("{}", serde_json::to_string(&verify_record(probe, verdict))?);
     } else {
         let answer = if verdict.same { "same person" } else { "different person" };
         match verdict.similarity {
@@ -261,19 +254,19 @@ pub fn verify(
             None => println!("{} has no enrolled faces: {answer}", verdict.subject.name),
         }
     }
-    Ok(if verdict.same { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if same { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 fn metadata_arg(text: &str) -> Result<serde_json::Value> {
     serde_json::from_str(text).with_context(|| format!("metadata {text:?} is not JSON"))
 }
 
-pub fn subjects(gallery: &SqliteGallery, collection: &str, action: SubjectsCommand) -> Result<ExitCode> {
+pub fn subjects(gallery: &dyn Gallery, collection: &str, action: SubjectsCommand) -> Result<ExitCode> {
     match action {
         SubjectsCommand::List { json } => {
             for subject in gallery.subjects(collection)? {
                 if json {
-                    println!("{}", serde_json::to_string(&subject)?);
+                    println!("{}", serde_json::to_string(&SubjectOut::from(subject))?);
                 } else {
                     println!("#{}\t{}\t{} faces", subject.id, subject.name, subject.faces);
                 }
@@ -281,18 +274,11 @@ pub fn subjects(gallery: &SqliteGallery, collection: &str, action: SubjectsComma
         }
         SubjectsCommand::Show { subject, json } => {
             let key = SubjectKey::parse(&subject);
-            let subject = gallery.subject(collection, &key)?;
-            let faces = gallery.faces(collection, &key)?;
-            let faces: Vec<_> = faces
-                .iter()
-                .map(|f| {
-                    json!({"face_id": f.id, "model": f.model, "score": f.detection_score, "bbox": f.bbox,
-                           "image_sha256": f.image_sha256, "enrolled_at": f.enrolled_at, "has_crop": f.has_crop})
-                })
-                .collect();
-            let record = json!({"subject": subject, "faces": faces});
+            let subject = gallery.subject(collection, &key)?.into();
+            let face_records = gallery.faces(collection, &key)?.into_iter().map(FaceRecordOut::from).collect();
+            let record = SubjectDetailOut { subject, face_records };
             if json {
-                println!("{record}");
+                println!("{}", serde_json::to_string(&record)?);
             } else {
                 println!("{}", serde_json::to_string_pretty(&record)?);
             }
@@ -321,7 +307,7 @@ pub fn subjects(gallery: &SqliteGallery, collection: &str, action: SubjectsComma
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn faces(gallery: &SqliteGallery, collection: &str, action: FacesCommand) -> Result<ExitCode> {
+pub fn faces(gallery: &dyn Gallery, collection: &str, action: FacesCommand) -> Result<ExitCode> {
     match action {
         FacesCommand::Delete { id } => {
             gallery.delete_face(collection, id)?;
@@ -331,7 +317,7 @@ pub fn faces(gallery: &SqliteGallery, collection: &str, action: FacesCommand) ->
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn collections(gallery: &SqliteGallery, action: CollectionsCommand) -> Result<ExitCode> {
+pub fn collections(gallery: &dyn Gallery, action: CollectionsCommand) -> Result<ExitCode> {
     match action {
         CollectionsCommand::List => gallery.collections()?.iter().for_each(|c| println!("{c}")),
         CollectionsCommand::Create { name } => gallery.create_collection(&name)?,
@@ -339,7 +325,7 @@ pub fn collections(gallery: &SqliteGallery, action: CollectionsCommand) -> Resul
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn reembed(engine: &FaceEngine, gallery: &SqliteGallery, quiet: bool) -> Result<ExitCode> {
+pub fn reembed(engine: &FaceEngine, gallery: &dyn Gallery, quiet: bool) -> Result<ExitCode> {
     let before = gallery.model()?;
     let total = gallery.stats()?.faces;
     let bar = progress::bar(total, quiet, "re-embedding");

@@ -3,6 +3,7 @@
 
 mod analyze_cmd;
 mod bench;
+mod bench_hostile;
 mod bench_indexes;
 mod bench_search;
 mod bench_serve;

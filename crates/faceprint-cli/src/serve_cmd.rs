@@ -4,11 +4,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use faceprint::{FaceEngine, KeyScope, SqliteGallery};
+use faceprint::{FaceEngine, KeyScope, KeyStore};
 
 use crate::cli::{KeysCommand, ScopeArg};
 
-pub fn keys(gallery: &SqliteGallery, action: KeysCommand) -> Result<ExitCode> {
+pub fn keys(gallery: &dyn KeyStore, action: KeysCommand) -> Result<ExitCode> {
     match action {
         KeysCommand::Create { scope, label } => {
             let scope = match scope {
@@ -34,7 +34,7 @@ pub fn keys(gallery: &SqliteGallery, action: KeysCommand) -> Result<ExitCode> {
 
 pub fn serve(
     engine: FaceEngine,
-    gallery: SqliteGallery,
+    store: crate::gallery_cmd::Store,
     listen: &str,
     config: faceprint_server::ServerConfig,
 ) -> Result<ExitCode> {
@@ -48,7 +48,7 @@ pub fn serve(
         println!("faceprint listening on http://{address}");
         use std::io::Write;
         std::io::stdout().flush()?;
-        let state = faceprint_server::AppState::new(Arc::new(engine), Arc::new(gallery), config);
+        let state = faceprint_server::AppState::new(Arc::new(engine), store.gallery, store.keys, config);
         faceprint_server::serve(listener, state, faceprint_server::shutdown_signal()).await?;
         eprintln!("faceprint: stopped");
         Ok(ExitCode::SUCCESS)

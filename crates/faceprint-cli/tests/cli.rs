@@ -129,7 +129,7 @@ fn a_dash_reads_the_image_from_standard_input() {
 
 #[test]
 fn a_missing_onnx_runtime_is_a_clear_error_not_a_panic() {
-    let output = faceprint(&["--ort-lib", "/nonexistent/libonnxruntime.so", "detect", s(&lfw("Aaron_Guiel", 1))]);
+    let output = faceprint(&["detect", "--ort-lib", "/nonexistent/libonnxruntime.so", s(&lfw("Aaron_Guiel", 1))]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("ONNX Runtime library could not be loaded"), "{stderr}");
@@ -211,14 +211,23 @@ fn models_load_by_path_and_a_model_of_the_wrong_kind_is_refused() {
     let (detector, recognizer) = (pack.path_of("scrfd_500m_bnkps.onnx"), pack.path_of("w600k_mbf.onnx"));
     let face = lfw("Aaron_Guiel", 1);
     let by_path = ["--detector", s(&detector), "--recognizer", s(&recognizer), "--threshold", "0.5"];
-    let output = faceprint(&[&by_path[..], &["compare", "--json", s(&face), s(&face)]].concat());
+    let output = faceprint(&[&["compare"][..], &by_path[..], &["--json", s(&face), s(&face)]].concat());
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(json_lines(&output)[0]["threshold"], 0.5);
 
-    let swapped = faceprint(&["--recognizer", s(&detector), "embed", s(&face)]);
+    let swapped = faceprint(&["embed", "--recognizer", s(&detector), s(&face)]);
     assert_eq!(swapped.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&swapped.stderr);
     assert!(stderr.contains("does not look like a recogniser (ArcFace, 112x112 input)"), "{stderr}");
+
+    // Engine flags only where models run: elsewhere they are a usage error, not ignored.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.db");
+    let keys = faceprint(&["--gallery", s(&db), "keys", "list", "--detector", s(&detector)]);
+    assert_eq!(keys.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&keys.stderr).contains("--detector"), "{}", String::from_utf8_lossy(&keys.stderr));
+    let before = faceprint(&["--detector", s(&detector), "compare", s(&face), s(&face)]);
+    assert_eq!(before.status.code(), Some(2), "engine flags come after the command's name");
 }
 
 #[test]
@@ -339,7 +348,7 @@ fn eval_gate_builds_the_evidence_on_every_pair_with_intervals_and_rule_effects()
 
 #[test]
 fn without_the_landmark_model_analysis_still_scores_quality() {
-    let output = faceprint(&["--no-landmarks", "analyze", "--json", s(&lfw("Donald_Regan", 1))]);
+    let output = faceprint(&["analyze", "--no-landmarks", "--json", s(&lfw("Donald_Regan", 1))]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let face = &json_lines(&output)[0]["faces"][0];
     assert!(face["landmarks106"].is_null() && face["pose"].is_null() && face["eyes"].is_null(), "{face}");

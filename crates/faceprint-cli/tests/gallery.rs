@@ -162,7 +162,7 @@ fn subjects_faces_export_import_and_reembed() {
     let model = dirs_sample("w600k_mbf.onnx");
     let other = dir.path().join("renamed_recognizer.onnx");
     std::fs::copy(model, &other).unwrap();
-    let moved = faceprint(&copy, &["--recognizer", s(&other), "reembed"]);
+    let moved = faceprint(&copy, &["reembed", "--recognizer", s(&other)]);
     assert_eq!(moved.status.code(), Some(0), "{}", String::from_utf8_lossy(&moved.stderr));
     assert_eq!(json_lines(&moved)[0]["faces"], 3);
     // The old model no longer searches this gallery; the new one does, and the same weights
@@ -170,14 +170,15 @@ fn subjects_faces_export_import_and_reembed() {
     let probe = lfw("Albert_Costa", 2);
     let old = json_lines(&faceprint(&copy, &["identify", "--json", s(&probe)]));
     assert_eq!(old[0]["error"]["code"], "model_mismatch");
-    let new = json_lines(&faceprint(&copy, &["--recognizer", s(&other), "identify", "--json", s(&probe)]));
+    let new = json_lines(&faceprint(&copy, &["identify", "--recognizer", s(&other), "--json", s(&probe)]));
     let best = &new[0]["faces"][0]["candidates"][0];
     assert_eq!(best["subject"], "Albert Costa");
     assert!(best["similarity"].as_f64().unwrap() > 0.999, "{best}");
 
     // Deleting.
     let face_id =
-        json_lines(&faceprint(&db, &["subjects", "show", "Albert Costa", "--json"]))[0]["faces"][0]["face_id"].clone();
+        json_lines(&faceprint(&db, &["subjects", "show", "Albert Costa", "--json"]))[0]["face_records"][0]["id"]
+            .clone();
     assert_eq!(faceprint(&db, &["faces", "delete", &face_id.to_string()]).status.code(), Some(0));
     assert_eq!(faceprint(&db, &["faces", "delete", &face_id.to_string()]).status.code(), Some(2));
     assert_eq!(faceprint(&db, &["subjects", "delete", "Albert Costa"]).status.code(), Some(0));

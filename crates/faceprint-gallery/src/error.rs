@@ -2,7 +2,6 @@ use std::path::PathBuf;
 
 /// Everything a gallery can fail with. [`GalleryError::code`] is stable for machines.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum GalleryError {
     #[error("{path} is not a faceprint gallery ({reason})")]
     Foreign { path: PathBuf, reason: String },

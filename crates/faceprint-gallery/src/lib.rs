@@ -46,10 +46,13 @@ pub use model::{
     AUTO_COMPRESSED_FROM, AddedFace, Candidate, DEFAULT_COLLECTION, FaceId, FaceRecord, FullFace, GalleryStats,
     HnswParams, IndexKind, NewFace, Subject, SubjectId, SubjectKey,
 };
-pub use sqlite::keys::{ApiKey, KeyScope};
+pub use sqlite::keys::{ApiKey, KeyScope, KeyStore};
 pub use sqlite::{SqliteGallery, SqliteGalleryBuilder};
 
 use faceprint_types::ModelId;
+
+/// Largest subject metadata, as JSON text: it is parsed on every read of the subject.
+pub const MAX_METADATA_BYTES: usize = 16 << 10;
 
 impl From<SubjectId> for SubjectKey {
     fn from(id: SubjectId) -> Self {
@@ -74,7 +77,10 @@ pub trait Gallery: Send + Sync + std::fmt::Debug {
     /// Many subjects in one transaction (bulk import): all or none.
     fn create_subjects(&self, collection: &str, subjects: Vec<(String, serde_json::Value)>) -> Result<Vec<Subject>>;
     fn subject(&self, collection: &str, key: &SubjectKey) -> Result<Subject>;
+    /// Every subject, by name. Prefer [`Gallery::subjects_page`] where the list can be long.
     fn subjects(&self, collection: &str) -> Result<Vec<Subject>>;
+    /// At most `limit` subjects with ids after `after`, by id: one page of a long list.
+    fn subjects_page(&self, collection: &str, after: Option<SubjectId>, limit: usize) -> Result<Vec<Subject>>;
     fn rename_subject(&self, collection: &str, key: &SubjectKey, new_name: &str) -> Result<Subject>;
     fn set_metadata(&self, collection: &str, key: &SubjectKey, metadata: serde_json::Value) -> Result<Subject>;
     /// Moves every face of `from` to `into` and deletes `from`. Faces of the same image are kept
@@ -120,6 +126,8 @@ pub trait Gallery: Send + Sync + std::fmt::Debug {
     /// Replaces every embedding with one of `model` in one transaction (re-embedding). Every
     /// face must be given.
     fn replace_model(&self, model: &ModelId, embeddings: Vec<(FaceId, Vec<f32>)>) -> Result<()>;
+    /// Whether the store answers, as cheaply as it can be asked (a readiness probe calls it).
+    fn ready(&self) -> Result<()>;
     /// Checks the storage for damage (SQLite's `integrity_check` for the embedded store).
     fn check_integrity(&self) -> Result<()>;
 }

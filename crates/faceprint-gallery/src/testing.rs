@@ -93,6 +93,30 @@ pub fn subjects(gallery: &dyn Gallery) {
     }
 }
 
+/// Metadata is bounded; long lists come in pages by id; readiness is answered.
+pub fn metadata_limits_and_pages(gallery: &dyn Gallery) {
+    gallery.ready().unwrap();
+    let big = json!({"notes": "x".repeat(crate::MAX_METADATA_BYTES)});
+    assert!(matches!(gallery.create_subject(DEFAULT, "Big", big.clone()), Err(GalleryError::Invalid(_))));
+    let small = gallery.create_subject(DEFAULT, "Small", json!({})).unwrap();
+    assert!(matches!(gallery.set_metadata(DEFAULT, &SubjectKey::Id(small.id), big), Err(GalleryError::Invalid(_))));
+    let names: Vec<(String, serde_json::Value)> = (0..25).map(|i| (format!("person {i:02}"), json!({}))).collect();
+    gallery.create_subjects(DEFAULT, names).unwrap();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = gallery.subjects_page(DEFAULT, after, 10).unwrap();
+        assert!(page.len() <= 10);
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        seen.extend(page.into_iter().map(|s| s.id));
+    }
+    let mut all: Vec<_> = gallery.subjects(DEFAULT).unwrap().into_iter().map(|s| s.id).collect();
+    all.sort();
+    assert_eq!(seen, all, "the pages cover every subject once, in id order");
+    assert!(matches!(gallery.subjects_page("nope", None, 10), Err(GalleryError::UnknownCollection(_))));
+}
+
 pub fn faces_and_duplicates(gallery: &dyn Gallery) {
     assert_eq!(gallery.model().unwrap(), None);
     let ada = gallery.create_subject(DEFAULT, "Ada", json!({})).unwrap();
@@ -312,7 +336,7 @@ pub fn concurrent_searches_during_writes(gallery: &dyn Gallery) {
 macro_rules! conformance_tests {
     ($make:expr) => {
         $crate::conformance_tests!(@tests $make;
-            collections subjects faces_and_duplicates one_model_per_gallery
+            collections subjects metadata_limits_and_pages faces_and_duplicates one_model_per_gallery
             search_ranks_subjects_by_best_template writes_are_seen_by_the_next_search
             verification_uses_the_best_template bulk_adds_are_all_or_nothing
             reembedding_moves_the_whole_gallery concurrent_searches_during_writes);

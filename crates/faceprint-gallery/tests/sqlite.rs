@@ -198,3 +198,30 @@ fn auto_picks_the_index_by_collection_size_on_open_and_as_it_grows() {
     let exact = SqliteGallery::builder().index(IndexKind::Exact).auto_compressed_from(3).open(&path).unwrap();
     assert_eq!(exact.index_kind(DEFAULT).unwrap(), IndexKind::Exact, "a chosen kind is kept");
 }
+
+#[test]
+fn the_change_log_is_cut_and_a_follower_behind_the_cut_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    let writer = SqliteGallery::builder().change_log_keep(10).open(&path).unwrap();
+    let follower = SqliteGallery::builder().change_log_keep(10).open(&path).unwrap();
+    writer.create_subject(DEFAULT, "first", json!({})).unwrap();
+    writer.add_face(DEFAULT, &name("first"), face(0, 0.0, 0)).unwrap();
+    assert_eq!(top1(&follower, 0).as_deref(), Some("first"));
+    // 40 more faces while the follower does not look: their log entries are cut down to 10.
+    for i in 1..=40 {
+        writer.create_subject(DEFAULT, &format!("s{i}"), json!({})).unwrap();
+        writer.add_face(DEFAULT, &name(&format!("s{i}")), face(i, 0.0, i as u32)).unwrap();
+    }
+    writer.delete_subject(DEFAULT, &name("first")).unwrap();
+    let db = rusqlite::Connection::open(&path).unwrap();
+    let logged: i64 = db.query_row("SELECT count(*) FROM changes", [], |r| r.get(0)).unwrap();
+    assert!(logged <= 10, "{logged} entries kept");
+    // The follower missed entries that are gone: it reloads instead of serving a stale index.
+    let found = follower.search(DEFAULT, &model(), &vector(0, 0.0), 100).unwrap();
+    let mut names: Vec<String> = found.into_iter().map(|c| c.subject).collect();
+    names.sort();
+    let mut expected: Vec<String> = (1..=40).map(|i| format!("s{i}")).collect();
+    expected.sort();
+    assert_eq!(names, expected);
+}

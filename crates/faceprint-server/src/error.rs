@@ -1,9 +1,12 @@
-//! Every error a response can carry, and the one place that maps each to an HTTP status.
+//! Every error a response can carry, and the one place that maps each to an HTTP status. The
+//! maps have no wildcard arm (and the workspace's error enums are not `#[non_exhaustive]`), so a
+//! new error variant does not compile until it is given its status here.
 //! Clients get a stable code, a message and the request id; internal details go to the log
 //! under that id, never into the response.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use faceprint::contract::ErrorOut;
 use faceprint::{DecodeError, Error as EngineError, GalleryError};
 use serde::Serialize;
 
@@ -14,7 +17,6 @@ tokio::task_local! {
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum ApiError {
     #[error("an API key is required: send `Authorization: Bearer <key>`")]
     MissingKey,
@@ -24,6 +26,8 @@ pub enum ApiError {
     WrongScope { needed: &'static str },
     #[error("the server is busy: the inference queue is full, retry shortly")]
     QueueFull,
+    #[error("the server is busy: too many request bodies are being received, retry shortly")]
+    BodiesBusy,
     #[error("the request took longer than {seconds} s")]
     Timeout { seconds: u64 },
     #[error("the request body is over the limit of {limit} bytes")]
@@ -57,6 +61,7 @@ impl ApiError {
             ApiError::BadKey => "invalid_api_key",
             ApiError::WrongScope { .. } => "insufficient_scope",
             ApiError::QueueFull => "queue_full",
+            ApiError::BodiesBusy => "busy",
             ApiError::Timeout { .. } => "timeout",
             ApiError::BodyTooLarge { .. } => "body_too_large",
             ApiError::BadRequest { code, .. } => code,
@@ -71,7 +76,7 @@ impl ApiError {
         match self {
             ApiError::MissingKey | ApiError::BadKey => StatusCode::UNAUTHORIZED,
             ApiError::WrongScope { .. } => StatusCode::FORBIDDEN,
-            ApiError::QueueFull => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::QueueFull | ApiError::BodiesBusy => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
@@ -92,23 +97,21 @@ fn engine_status(error: &EngineError) -> StatusCode {
         | EngineError::FaceTooSmall { .. }
         | EngineError::LowQuality { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         EngineError::ModelMismatch { .. } | EngineError::MissingCrops { .. } => StatusCode::CONFLICT,
+        EngineError::BadExport { .. } => StatusCode::BAD_REQUEST,
         EngineError::Gallery(e) => gallery_status(e),
         EngineError::Model(_) | EngineError::Read { .. } | EngineError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        // `faceprint::Error` is non-exhaustive: a variant added later is a server error until
-        // it is mapped here.
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
 fn decode_status(error: &DecodeError) -> StatusCode {
     match error {
-        DecodeError::TooManyBytes { .. } | DecodeError::TooManyPixels { .. } | DecodeError::OverMemoryLimit(_) => {
-            StatusCode::PAYLOAD_TOO_LARGE
-        }
+        DecodeError::TooManyBytes { .. }
+        | DecodeError::TooManyPixels { .. }
+        | DecodeError::TooManyDecodedBytes { .. }
+        | DecodeError::OverMemoryLimit(_) => StatusCode::PAYLOAD_TOO_LARGE,
         DecodeError::Empty | DecodeError::UnsupportedFormat | DecodeError::Corrupt(_) => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
-        _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 
@@ -128,24 +131,21 @@ fn gallery_status(error: &GalleryError) -> StatusCode {
         | GalleryError::Storage(_)
         | GalleryError::Index(_)
         | GalleryError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
-/// The body of every error response: `{"error": {"code", "message", "request_id"}}`.
-#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+/// The body of every error response: `{"error": {"code", "message", "request_id"}}`, the
+/// command line's error record ([`ErrorOut`]) with the request's id.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
-    pub code: String,
-    pub message: String,
+    #[serde(flatten)]
+    pub error: ErrorOut,
     pub request_id: String,
-    /// For `low_quality`: why the face was refused.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub reasons: Option<Vec<String>>,
 }
 
 impl IntoResponse for ApiError {
@@ -159,16 +159,15 @@ impl IntoResponse for ApiError {
         } else {
             self.to_string()
         };
-        let reasons = match &self {
-            ApiError::Engine(EngineError::LowQuality { issues, .. }) => {
-                Some(issues.iter().map(|i| i.to_string()).collect())
-            }
-            _ => None,
+        let mut error = match &self {
+            ApiError::Engine(error) => ErrorOut::from(error),
+            _ => ErrorOut::new(self.code(), ""),
         };
-        let body = ErrorBody { error: ErrorDetail { code: self.code().to_owned(), message, request_id, reasons } };
+        error.message = message;
+        let body = ErrorBody { error: ErrorDetail { error, request_id } };
         let mut response = (status, axum::Json(body)).into_response();
         match &self {
-            ApiError::QueueFull => {
+            ApiError::QueueFull | ApiError::BodiesBusy => {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             ApiError::MissingKey | ApiError::BadKey => {

@@ -7,7 +7,7 @@
 //! use std::sync::Arc;
 //! let engine = Arc::new(faceprint::FaceEngine::builder().commit().unwrap());
 //! let gallery = Arc::new(faceprint::SqliteGallery::open("g.db").unwrap());
-//! let state = faceprint_server::AppState::new(engine, gallery, faceprint_server::ServerConfig::default());
+//! let state = faceprint_server::AppState::new(engine, gallery.clone(), gallery, faceprint_server::ServerConfig::default());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! faceprint_server::serve(listener, state, faceprint_server::shutdown_signal()).await
 //! # }
@@ -15,32 +15,49 @@
 
 mod auth;
 mod error;
+mod extract;
 mod images;
 mod metrics;
 mod openapi;
 mod pool;
 mod routes;
+mod serve;
 mod state;
 
 pub use error::{ApiError, ErrorBody};
-pub use state::{AppState, KeyCheck, ServerConfig};
-
-use std::future::Future;
+pub use serve::serve;
+pub use state::{AppState, ServerConfig};
 
 /// The whole application: routes, authorisation, limits, metrics.
 pub fn app(state: AppState) -> axum::Router {
     routes::router(state)
 }
 
-/// Serves `state` on `listener` until `shutdown` resolves, then stops accepting and lets the
-/// requests in flight finish (an enrolment that was acknowledged is committed before its
-/// response is written).
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+/// Entry points for the fuzz targets (`fuzz/`): request parsing without a server.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use axum::body::Bytes;
+
+    pub use crate::images::parse_images;
+
+    /// Every query string the API parses, as each endpoint parses it; errors are answers.
+    pub fn parse_queries(query: &str) {
+        use crate::extract::parse_query;
+        use crate::routes::schema::{EnrolQuery, IdentifyQuery, PageQuery, SelectQuery, VerifyQuery};
+        if let Ok(q) = parse_query::<SelectQuery>(query) {
+            let _ = crate::routes::schema::parse_select(q.select.as_deref(), faceprint::FaceSelect::All);
+        }
+        let _ = parse_query::<IdentifyQuery>(query);
+        let _ = parse_query::<PageQuery>(query);
+        if let Ok(q) = parse_query::<VerifyQuery>(query) {
+            let _ = faceprint::SubjectKey::parse(&q.subject);
+        }
+        if let Ok(q) = parse_query::<EnrolQuery>(query)
+            && let Some(codes) = q.refuse
+        {
+            let _ = crate::routes::gallery::parse_refusals(&codes);
+        }
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -92,6 +92,24 @@ impl Metrics {
     }
 }
 
+/// The standard methods by name, anything else as `other`: a label taken from the request
+/// would let any client add series without bound.
+fn method_label(method: &axum::http::Method) -> String {
+    use axum::http::Method;
+    let known = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    if known.contains(method) { method.as_str().to_owned() } else { "other".to_owned() }
+}
+
 /// Gives each request an id (echoed in `x-request-id` and in error bodies), and counts and
 /// times it under its route.
 pub async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -101,7 +119,7 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let id = request
         .headers()
         .get("x-request-id")

@@ -28,7 +28,7 @@ use crate::routes::schema;
         crate::routes::system::openapi,
     ),
     components(schemas(
-        schema::FaceOut, schema::ImageOut, schema::AnalyzeOut, schema::CompareOut, schema::CandidateOut,
+        schema::FaceOut, schema::ImageOut, schema::CompareOut, schema::CandidateOut,
         schema::IdentifiedOut, schema::IdentifyOut, schema::VerifyOut, schema::SubjectOut, schema::FaceRecordOut,
         schema::SubjectDetailOut, schema::NewSubjectIn, schema::PatchSubjectIn, schema::EnrolledOut,
         schema::DeletedOut, schema::Health, crate::ErrorBody, crate::error::ErrorDetail,

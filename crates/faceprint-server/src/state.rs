@@ -3,8 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use faceprint::{FaceEngine, Gallery, GalleryError, KeyScope, SqliteGallery};
+use faceprint::{FaceEngine, Gallery, KeyStore};
 
+use crate::images::BodyBudget;
 use crate::metrics::Metrics;
 use crate::pool::InferencePool;
 
@@ -18,22 +19,27 @@ pub struct ServerConfig {
     /// Inference requests admitted at once (running or waiting for a pipeline); more get
     /// `429 queue_full` with `Retry-After`.
     pub queue_capacity: usize,
+    /// Bytes of request bodies held at once, counted twice (the body and the images taken out
+    /// of it) from the declared length, or the body limit when none is declared. A request that
+    /// finds no room within a second gets `429 busy`.
+    pub body_budget_bytes: usize,
+    /// Open connections at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// A client must send a request's headers within this long of connecting (or of its last
+    /// request), and an idle keep-alive connection is closed after it.
+    pub header_timeout: Duration,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { max_body_bytes: 20 << 20, request_timeout: Duration::from_secs(30), queue_capacity: 32 }
-    }
-}
-
-/// Looks up an API key's scope.
-pub trait KeyCheck: Send + Sync + std::fmt::Debug {
-    fn scope(&self, secret: &str) -> Result<Option<KeyScope>, GalleryError>;
-}
-
-impl KeyCheck for SqliteGallery {
-    fn scope(&self, secret: &str) -> Result<Option<KeyScope>, GalleryError> {
-        self.api_key_scope(secret)
+        Self {
+            max_body_bytes: 20 << 20,
+            request_timeout: Duration::from_secs(30),
+            queue_capacity: 32,
+            body_budget_bytes: 128 << 20,
+            max_connections: 512,
+            header_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -42,29 +48,21 @@ impl KeyCheck for SqliteGallery {
 pub struct AppState {
     pub(crate) engine: Arc<FaceEngine>,
     pub(crate) gallery: Arc<dyn Gallery>,
-    pub(crate) keys: Arc<dyn KeyCheck>,
+    pub(crate) keys: Arc<dyn KeyStore>,
     pub(crate) pool: Arc<InferencePool>,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) bodies: Arc<BodyBudget>,
+    pub(crate) readiness: Arc<Readiness>,
     pub(crate) config: ServerConfig,
 }
 
 impl AppState {
-    /// State over an embedded gallery, which also holds the API keys.
-    pub fn new(engine: Arc<FaceEngine>, gallery: Arc<SqliteGallery>, config: ServerConfig) -> AppState {
-        let keys: Arc<dyn KeyCheck> = gallery.clone();
-        Self::with_parts(engine, gallery, keys, config)
-    }
-
-    /// Inference requests admitted and not finished.
-    pub fn queue_depth(&self) -> usize {
-        self.pool.depth()
-    }
-
-    /// State over any gallery and key store.
-    pub fn with_parts(
+    /// State over any gallery backend and the key store beside it (for the embedded gallery,
+    /// the same object: its file holds the keys).
+    pub fn new(
         engine: Arc<FaceEngine>,
         gallery: Arc<dyn Gallery>,
-        keys: Arc<dyn KeyCheck>,
+        keys: Arc<dyn KeyStore>,
         config: ServerConfig,
     ) -> AppState {
         AppState {
@@ -73,7 +71,32 @@ impl AppState {
             keys,
             pool: Arc::new(InferencePool::new(config.queue_capacity.max(1))),
             metrics: Arc::new(Metrics::default()),
+            bodies: Arc::new(BodyBudget::new(config.body_budget_bytes)),
+            readiness: Arc::new(Readiness::default()),
             config,
         }
     }
+
+    /// Inference requests admitted and not finished.
+    pub fn queue_depth(&self) -> usize {
+        self.pool.depth()
+    }
+
+    /// Bytes of the body budget free now (all of it when no body is being received or held).
+    pub fn body_budget_available(&self) -> usize {
+        self.bodies.available()
+    }
+
+    /// How many times `/readyz` has asked the gallery (at most once a second).
+    pub fn readiness_checks(&self) -> u64 {
+        self.readiness.checks.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// `/readyz`'s last answer: the gallery is asked at most once a second, so a flood of unkeyed
+/// probes cannot crowd out the connection that key checks need.
+#[derive(Debug, Default)]
+pub(crate) struct Readiness {
+    pub(crate) last: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
+    pub(crate) checks: std::sync::atomic::AtomicU64,
 }

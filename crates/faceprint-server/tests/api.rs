@@ -42,6 +42,7 @@ async fn a_read_key_gets_403_on_writes_before_the_subject_is_looked_up() {
         app.send(Method::DELETE, "/v1/collections/default/subjects/999", Some(&app.write), Body::empty(), None).await;
     assert_eq!((status, common::code(&body)), (StatusCode::NOT_FOUND, "unknown_subject".to_owned()));
     // A revoked key stops working at once.
+    use faceprint::KeyStore;
     let (key, secret) = app.gallery.create_api_key(faceprint::KeyScope::Read, "gone").unwrap();
     app.gallery.revoke_api_key(key.id).unwrap();
     let (status, _) =

@@ -2,7 +2,8 @@
 
 use std::io::Cursor;
 
-use image::{DynamicImage, ImageDecoder, ImageError, ImageReader, Limits, RgbImage};
+use image::metadata::Orientation;
+use image::{ColorType, DynamicImage, ImageDecoder, ImageError, ImageReader, Limits, RgbImage};
 
 /// Limits applied to every image before its pixels are allocated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,19 +12,42 @@ pub struct DecodeLimits {
     pub max_bytes: u64,
     /// Largest decoded image accepted, in pixels (width × height).
     pub max_pixels: u64,
+    /// Largest memory a decode may hold at once, in bytes: the decoder's pixels at their own
+    /// depth (16-bit and alpha count), plus the 8-bit RGB copy, plus the copy a rotating EXIF
+    /// orientation makes. Checked from the header, before any pixel is allocated.
+    pub max_decoded_bytes: u64,
 }
 
 impl Default for DecodeLimits {
-    /// 256 MiB and 64 megapixels: admits 40-megapixel camera photos (and their 16-bit TIFFs)
-    /// while keeping a decompression bomb to a bounded allocation.
+    /// 256 MiB, 64 megapixels and 1 GiB of pixels: admits 40-megapixel camera photos (and their
+    /// 16-bit TIFFs) while keeping a decompression bomb to a bounded allocation.
     fn default() -> Self {
-        Self { max_bytes: 256 << 20, max_pixels: 64_000_000 }
+        Self { max_bytes: 256 << 20, max_pixels: 64_000_000, max_decoded_bytes: 1 << 30 }
+    }
+}
+
+impl DecodeLimits {
+    /// The server's limits, lower than the command line's because many requests decode at once
+    /// (one per pipeline): 36 megapixels and 256 MiB of pixels per decode, so an 8-bit RGB or
+    /// RGBA photo of up to 36 MP passes, rotated or not, and a 16-bit one up to about 24 MP.
+    pub fn server() -> Self {
+        Self { max_bytes: 64 << 20, max_pixels: 36_000_000, max_decoded_bytes: 256 << 20 }
+    }
+
+    /// What decoding a `width`×`height` image stored as `color` and oriented by `orientation`
+    /// holds at most, in bytes.
+    pub fn decode_cost(width: u32, height: u32, color: ColorType, orientation: Orientation) -> u64 {
+        let pixels = width as u64 * height as u64;
+        let native = pixels * color.bytes_per_pixel() as u64;
+        let rgb8 = pixels * 3;
+        let converted = if color == ColorType::Rgb8 { 0 } else { rgb8 };
+        let rotated = if orientation == Orientation::NoTransforms { 0 } else { rgb8 };
+        native + converted + rotated
     }
 }
 
 /// Why an image could not be decoded. [`DecodeError::code`] gives the stable machine code.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum DecodeError {
     #[error("the input is empty")]
     Empty,
@@ -31,6 +55,8 @@ pub enum DecodeError {
     TooManyBytes { size: u64, limit: u64 },
     #[error("the image is {width}x{height} ({} pixels), over the limit of {limit} pixels", *width as u64 * *height as u64)]
     TooManyPixels { width: u32, height: u32, limit: u64 },
+    #[error("decoding the image would take {bytes} bytes, over the limit of {limit} bytes")]
+    TooManyDecodedBytes { bytes: u64, limit: u64 },
     #[error("decoding the image would exceed the memory limit: {0}")]
     OverMemoryLimit(String),
     #[error("not an image in a supported format (JPEG, PNG, WebP, BMP, TIFF, GIF, PNM)")]
@@ -45,7 +71,9 @@ impl DecodeError {
         match self {
             DecodeError::Empty => "empty_input",
             DecodeError::TooManyBytes { .. } => "input_too_large",
-            DecodeError::TooManyPixels { .. } | DecodeError::OverMemoryLimit(_) => "image_too_large",
+            DecodeError::TooManyPixels { .. }
+            | DecodeError::TooManyDecodedBytes { .. }
+            | DecodeError::OverMemoryLimit(_) => "image_too_large",
             DecodeError::UnsupportedFormat => "unsupported_format",
             DecodeError::Corrupt(_) => "corrupt_image",
         }
@@ -54,7 +82,22 @@ impl DecodeError {
 
 /// Decodes `bytes` into 8-bit RGB with the EXIF orientation applied. Grey, alpha, CMYK and
 /// 16-bit inputs are converted; GIF gives its first frame.
+///
+/// A decoder that panics on hostile bytes (fuzzing found one: zune-jpeg 0.5.15's AVX2
+/// upsampler asserts on a crafted JPEG) gives `Corrupt`, not a crashed process: decoders are
+/// third-party code reading untrusted input, and nothing they built survives the panic.
 pub fn decode_image(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, DecodeError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_checked(bytes, limits))).unwrap_or_else(|panic| {
+        let reason = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(DecodeError::Corrupt(format!("the decoder failed on this input: {reason}")))
+    })
+}
+
+fn decode_checked(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, DecodeError> {
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
     }
@@ -76,12 +119,22 @@ pub fn decode_image(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, Dec
     if width == 0 || height == 0 {
         return Err(DecodeError::Corrupt(format!("the image is {width}x{height}")));
     }
-    let mut decoder_limits = Limits::default();
-    // Room for the decoded pixels at up to 4 channels × 16 bits, plus the decoders' own buffers.
-    decoder_limits.max_alloc = Some(limits.max_pixels * 8 + (64 << 20));
-    decoder.set_limits(decoder_limits).map_err(map_image_error)?;
     let orientation = decoder.orientation().map_err(map_image_error)?;
-    let mut image = DynamicImage::from_decoder(decoder).map_err(map_image_error)?;
+    let bytes = DecodeLimits::decode_cost(width, height, decoder.color_type(), orientation);
+    if bytes > limits.max_decoded_bytes {
+        return Err(DecodeError::TooManyDecodedBytes { bytes, limit: limits.max_decoded_bytes });
+    }
+    let mut decoder_limits = Limits::default();
+    // The decoders' own buffers (rows, palettes, tables) on top of the pixels counted above.
+    decoder_limits.max_alloc = Some(limits.max_decoded_bytes + (64 << 20));
+    decoder.set_limits(decoder_limits).map_err(map_image_error)?;
+    let image = DynamicImage::from_decoder(decoder).map_err(map_image_error)?;
+    // To 8-bit RGB first, then rotate: the rotation copies 3 bytes a pixel, not the decoder's 8.
+    let rgb = match image {
+        DynamicImage::ImageRgb8(rgb) => rgb,
+        other => other.to_rgb8(),
+    };
+    let mut image = DynamicImage::ImageRgb8(rgb);
     image.apply_orientation(orientation);
     Ok(match image {
         DynamicImage::ImageRgb8(rgb) => rgb,

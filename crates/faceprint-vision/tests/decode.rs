@@ -142,14 +142,14 @@ fn hostile_and_broken_inputs_give_their_error_codes() {
     assert_eq!(code_of(&png, &small), "input_too_large");
 }
 
-#[test]
-fn a_decompression_bomb_is_refused_from_its_header_without_allocating() {
-    // A valid PNG header claiming 100000×100000 RGB pixels (30 GB decoded) in a few bytes.
+/// A valid PNG header of `side`×`side` pixels of `bit_depth` bits and PNG colour type `color`,
+/// with an empty first IDAT: a few bytes that claim a huge picture.
+fn png_header_only(side: u32, bit_depth: u8, color: u8) -> Vec<u8> {
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
     let mut ihdr = b"IHDR".to_vec();
-    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
-    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    ihdr.extend_from_slice(&side.to_be_bytes());
+    ihdr.extend_from_slice(&side.to_be_bytes());
+    ihdr.extend_from_slice(&[bit_depth, color, 0, 0, 0]);
     png.extend_from_slice(&13u32.to_be_bytes());
     png.extend_from_slice(&ihdr);
     png.extend_from_slice(&crc32fast::hash(&ihdr).to_be_bytes());
@@ -160,6 +160,13 @@ fn a_decompression_bomb_is_refused_from_its_header_without_allocating() {
         png.extend_from_slice(&chunk);
         png.extend_from_slice(&crc32fast::hash(&chunk).to_be_bytes());
     }
+    png
+}
+
+#[test]
+fn a_decompression_bomb_is_refused_from_its_header_without_allocating() {
+    // 100000×100000 RGB pixels (30 GB decoded) in a few bytes.
+    let png = png_header_only(100_000, 8, 2);
     let error = decode_image(&png, &DecodeLimits::default()).unwrap_err();
     assert_eq!(error.code(), "image_too_large", "{error}");
     assert!(error.to_string().contains("100000x100000"), "{error}");
@@ -171,4 +178,36 @@ fn the_default_limits_admit_a_forty_megapixel_photo() {
     let big = DynamicImage::ImageLuma8(image::GrayImage::from_pixel(7728, 5152, image::Luma([90])));
     let decoded = decode_image(&encode(&big, ImageFormat::Png), &DecodeLimits::default()).unwrap();
     assert_eq!(decoded.dimensions(), (7728, 5152));
+}
+
+#[test]
+fn sixteen_bit_pixels_count_against_the_byte_budget_under_the_pixel_limit() {
+    // 5000×5000 RGBA at 16 bits: 25 MP, under the server's 36 MP, but 200 MB at its own depth
+    // plus a 75 MB RGB copy, over the server's 256 MiB of pixels per decode.
+    let png = png_header_only(5000, 16, 6);
+    let error = decode_image(&png, &DecodeLimits::server()).unwrap_err();
+    assert!(matches!(error, faceprint_vision::DecodeError::TooManyDecodedBytes { .. }), "{error}");
+    assert_eq!(error.code(), "image_too_large");
+    // The same size at 8 bits RGB costs 75 MB: refused only for its truncated pixels.
+    let png = png_header_only(5000, 8, 2);
+    assert_eq!(decode_image(&png, &DecodeLimits::server()).unwrap_err().code(), "corrupt_image");
+}
+
+#[test]
+fn a_rotating_orientation_counts_its_copy() {
+    use image::ColorType;
+    use image::metadata::Orientation;
+    let plain = DecodeLimits::decode_cost(100, 10, ColorType::Rgb8, Orientation::NoTransforms);
+    assert_eq!(plain, 3000);
+    assert_eq!(DecodeLimits::decode_cost(100, 10, ColorType::Rgb8, Orientation::Rotate90), 6000);
+    assert_eq!(DecodeLimits::decode_cost(100, 10, ColorType::Rgba16, Orientation::NoTransforms), 8000 + 3000);
+}
+
+#[test]
+fn a_jpeg_that_panics_the_decoder_is_a_corrupt_image() {
+    // Found by the decode fuzz target (fuzz/): zune-jpeg 0.5.15 asserts in its AVX2 upsampler.
+    let bytes =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/zune-jpeg-upsampler-panic.jpg")).unwrap();
+    let error = decode_image(&bytes, &DecodeLimits::default()).unwrap_err();
+    assert_eq!(error.code(), "corrupt_image", "{error}");
 }

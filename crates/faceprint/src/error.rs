@@ -7,7 +7,6 @@ use faceprint_vision::analysis::QualityIssue;
 
 /// Everything the faceprint API can fail with. [`Error::code`] is stable for machines.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum Error {
     #[error(transparent)]
     Decode(#[from] DecodeError),
@@ -36,6 +35,8 @@ pub enum Error {
     LowQuality { issues: Vec<QualityIssue>, score: f32 },
     #[error("{count} faces have no stored crop to re-embed from (imported without one)")]
     MissingCrops { count: usize },
+    #[error("export line {line}: {reason}")]
+    BadExport { line: usize, reason: String },
 }
 
 impl Error {
@@ -55,6 +56,7 @@ impl Error {
             Error::LowDetectionScore { .. } => "low_detection_score",
             Error::FaceTooSmall { .. } => "face_too_small",
             Error::MissingCrops { .. } => "missing_crops",
+            Error::BadExport { .. } => "bad_export",
             Error::LowQuality { .. } => "low_quality",
         }
     }

@@ -123,12 +123,14 @@ fn decode_png(png: &[u8]) -> Result<RgbImage, Error> {
 
 impl FaceEngine {
     /// Enrols the one acceptable face of an image (from [`FaceEngine::faces_for_enrolment`])
-    /// under `subject`, creating the subject if needed.
+    /// under `subject`. A subject given by name is created if needed; one given by id must still
+    /// exist when the face is added (checked inside the add's transaction, so a subject renamed
+    /// meanwhile keeps the face, and one deleted meanwhile is `UnknownSubject`).
     pub fn enrol_faces(
         &self,
         gallery: &dyn Gallery,
         collection: &str,
-        subject: &str,
+        subject: &SubjectKey,
         faces: ImageFaces,
         policy: &EnrolPolicy,
     ) -> Result<Enrolled, Error> {
@@ -176,9 +178,12 @@ impl FaceEngine {
         {
             return Err(GalleryError::ModelMismatch { gallery: model.0, given: new_face.model.0 }.into());
         }
-        let subject = ensure_subject(gallery, collection, subject)?;
-        let added = gallery.add_face(collection, &SubjectKey::Id(subject.id), new_face)?;
-        let subject = gallery.subject(collection, &SubjectKey::Id(subject.id))?;
+        let id = match subject {
+            SubjectKey::Name(name) => ensure_subject(gallery, collection, name)?.id,
+            SubjectKey::Id(id) => *id,
+        };
+        let added = gallery.add_face(collection, &SubjectKey::Id(id), new_face)?;
+        let subject = gallery.subject(collection, &SubjectKey::Id(added.subject_id))?;
         Ok(Enrolled { subject, added, detection, analysis, warnings })
     }
 
@@ -187,7 +192,7 @@ impl FaceEngine {
         &self,
         gallery: &dyn Gallery,
         collection: &str,
-        subject: &str,
+        subject: &SubjectKey,
         bytes: &[u8],
         policy: &EnrolPolicy,
     ) -> Result<Enrolled, Error> {

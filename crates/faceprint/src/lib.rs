@@ -19,13 +19,16 @@
 //! ```
 
 mod batch;
+pub mod contract;
 mod engine;
 mod error;
+#[cfg(feature = "eval")]
 pub mod eval;
 mod face_analysis;
 mod gallery;
 mod open_set;
 mod select;
+pub mod transfer;
 
 pub use batch::{FileOutcome, StageTimes};
 pub use engine::{Comparison, Face, FaceEngine, FaceEngineBuilder, ImageFaces};
@@ -33,15 +36,15 @@ pub use error::Error;
 pub use face_analysis::FaceAnalysis;
 pub use faceprint_gallery::{
     AddedFace, ApiKey, Candidate, DEFAULT_COLLECTION, FaceId, FaceRecord, FullFace, Gallery, GalleryError,
-    GalleryStats, HnswParams, IndexKind, KeyScope, NewFace, SqliteGallery, SqliteGalleryBuilder, Subject, SubjectId,
-    SubjectKey,
+    GalleryStats, HnswParams, IndexKind, KeyScope, KeyStore, MAX_METADATA_BYTES, NewFace, SqliteGallery,
+    SqliteGalleryBuilder, Subject, SubjectId, SubjectKey,
 };
 pub use faceprint_infer::fetch::cache_home;
 pub use faceprint_infer::runtime::RuntimeSpec;
 pub use faceprint_infer::{DetectOptions, ModelPack, RuntimeOptions, Task};
 pub use faceprint_types::{BBox, DetectedFace, Embedding, Landmarks5, ModelId, Point, cosine_similarity};
 pub use faceprint_vision::scrfd::InputSizing;
-pub use faceprint_vision::{ARCFACE_TEMPLATE_112, DecodeError, DecodeLimits, RgbImage, align_to_arcface_112};
+pub use faceprint_vision::{DecodeError, DecodeLimits};
 pub use gallery::{
     EnrolPolicy, Enrolled, IdentifiedFace, MIN_ENROL_DETECTION_SCORE, MIN_ENROL_FACE_PX, SubjectVerdict, ensure_subject,
 };
@@ -55,23 +58,39 @@ pub mod index {
     };
 }
 
-/// Face analysis building blocks: pose conventions and solver, eye openness, quality measures,
-/// the combined score's recipe and the enrolment gate.
+/// What face analysis answers (pose, eye openness, quality and its parts) and the enrolment
+/// gate that reads it.
 pub mod analysis {
-    pub use faceprint_vision::analysis::pose::{Camera, PoseFit, REFERENCE_FACE, estimate_head_pose};
-    pub use faceprint_vision::analysis::quality::{PART_FLOOR, Part, combine};
     pub use faceprint_vision::analysis::{
-        DEFAULT_REFUSALS, EYES_CLOSED_BELOW, EyeOpenness, GateVerdict, HeadPose, IssueSet, PoseError, QualityGate,
-        QualityInputs, QualityIssue, QualityParts, QualityReport, QualityScales, Ramp, assess, eye_openness,
+        DEFAULT_REFUSALS, EYES_CLOSED_BELOW, EyeOpenness, GateVerdict, HeadPose, IssueSet, QualityGate, QualityIssue,
+        QualityParts, QualityReport, QualityScales, Ramp,
     };
+
+    /// The building blocks under the analysis, for research and drawing: the head-pose solver
+    /// and its reference face, eye openness from 106 points, the quality measures and the
+    /// combined score's recipe.
+    pub mod solver {
+        pub use faceprint_vision::analysis::pose::{Camera, PoseFit, REFERENCE_FACE, estimate_head_pose};
+        pub use faceprint_vision::analysis::quality::{PART_FLOOR, Part, combine};
+        pub use faceprint_vision::analysis::{PoseError, QualityInputs, assess, eye_openness};
+    }
+}
+
+/// Images as the engine sees them (8-bit RGB, the `image` crate's type), decoding with limits
+/// outside an engine, and alignment to the ArcFace template.
+pub mod imaging {
+    pub use faceprint_vision::{ARCFACE_TEMPLATE_112, RgbImage, align_to_arcface_112};
+
+    /// Decodes image bytes under `limits`, EXIF orientation applied.
+    pub fn decode_image(
+        bytes: &[u8],
+        limits: &faceprint_vision::DecodeLimits,
+    ) -> Result<RgbImage, faceprint_vision::DecodeError> {
+        faceprint_vision::decode_image(bytes, limits)
+    }
 }
 
 /// Drawing results onto images.
 pub mod draw {
     pub use faceprint_vision::draw::{draw_axes, draw_faces, draw_label, draw_points, font, font_bytes};
-}
-
-/// Decoding images with limits, outside an engine.
-pub fn decode_image(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, DecodeError> {
-    faceprint_vision::decode_image(bytes, limits)
 }

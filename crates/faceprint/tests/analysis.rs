@@ -6,7 +6,8 @@ mod common;
 use std::path::PathBuf;
 
 use faceprint::analysis::{IssueSet, QualityGate, QualityIssue};
-use faceprint::{EnrolPolicy, Error, FaceAnalysis, FaceSelect, IndexKind, RgbImage, SqliteGallery};
+use faceprint::imaging::RgbImage;
+use faceprint::{EnrolPolicy, Error, FaceAnalysis, FaceSelect, IndexKind, SqliteGallery};
 use image::ImageEncoder;
 
 fn lfw(name: &str, n: u32) -> PathBuf {
@@ -154,7 +155,13 @@ fn frontal_orl_faces_have_small_yaw() {
 fn gate_reasons(bytes: &[u8], policy: &EnrolPolicy) -> Vec<QualityIssue> {
     let dir = tempfile::tempdir().unwrap();
     let gallery = SqliteGallery::builder().index(IndexKind::Exact).open(dir.path().join("g.db")).unwrap();
-    match common::engine().enrol_bytes(&gallery, "default", "someone", bytes, policy) {
+    match common::engine().enrol_bytes(
+        &gallery,
+        "default",
+        &faceprint::SubjectKey::Name("someone".into()),
+        bytes,
+        policy,
+    ) {
         Ok(enrolled) => {
             assert!(enrolled.analysis.is_some());
             Vec::new()
@@ -231,9 +238,42 @@ fn identification_reports_the_probe_quality() {
     let gallery = SqliteGallery::builder().index(IndexKind::Exact).open(dir.path().join("g.db")).unwrap();
     let engine = common::engine();
     let policy = EnrolPolicy { select: FaceSelect::Center, ..EnrolPolicy::default() };
-    engine.enrol_bytes(&gallery, "default", "s1", &std::fs::read(orl(1, 1)).unwrap(), &policy).unwrap();
+    engine
+        .enrol_bytes(
+            &gallery,
+            "default",
+            &faceprint::SubjectKey::Name("s1".into()),
+            &std::fs::read(orl(1, 1)).unwrap(),
+            &policy,
+        )
+        .unwrap();
     let found = engine.identify_bytes(&gallery, "default", &std::fs::read(orl(1, 2)).unwrap(), 3).unwrap();
     let quality = found[0].quality.expect("identify analyses the probe");
     assert!(quality.score > 0.0 && quality.score <= 1.0);
     assert_eq!(found[0].matched.as_ref().map(|c| c.subject.as_str()), Some("s1"));
+}
+
+#[test]
+fn enrolment_by_id_follows_a_rename_and_refuses_a_deleted_subject() {
+    use faceprint::{Gallery, GalleryError, SubjectKey};
+    let dir = tempfile::tempdir().unwrap();
+    let gallery = SqliteGallery::builder().index(IndexKind::Exact).open(dir.path().join("g.db")).unwrap();
+    let engine = common::engine();
+    let policy = EnrolPolicy { select: FaceSelect::Center, ..EnrolPolicy::default() };
+    let subject = gallery.create_subject("default", "before", serde_json::json!({})).unwrap();
+    // Renamed between the lookup and the add (a concurrent PATCH): the face stays with the id.
+    gallery.rename_subject("default", &SubjectKey::Id(subject.id), "after").unwrap();
+    let id = SubjectKey::Id(subject.id);
+    let enrolled = engine.enrol_bytes(&gallery, "default", &id, &std::fs::read(orl(2, 1)).unwrap(), &policy).unwrap();
+    assert_eq!((enrolled.subject.id, enrolled.subject.name.as_str()), (subject.id, "after"));
+    assert!(matches!(
+        gallery.subject("default", &SubjectKey::Name("before".into())),
+        Err(GalleryError::UnknownSubject(_))
+    ));
+    // Deleted meanwhile: no face is added anywhere, and no subject is created.
+    gallery.delete_subject("default", &id).unwrap();
+    let refused = engine.enrol_bytes(&gallery, "default", &id, &std::fs::read(orl(2, 2)).unwrap(), &policy);
+    assert!(matches!(refused, Err(Error::Gallery(GalleryError::UnknownSubject(_)))), "{refused:?}");
+    assert_eq!(gallery.stats().unwrap().faces, 0);
+    assert!(gallery.subjects("default").unwrap().is_empty());
 }

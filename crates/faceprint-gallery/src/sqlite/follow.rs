@@ -102,12 +102,21 @@ pub(crate) fn max_seq(connection: &Connection) -> rusqlite::Result<i64> {
     connection.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| r.get(0))
 }
 
+/// The log position up to which the change log was cut (0: never).
+pub(crate) fn pruned_through(connection: &Connection) -> rusqlite::Result<i64> {
+    let value: Option<String> = connection
+        .query_row("SELECT value FROM meta WHERE key = 'changes_pruned_through'", [], |r| r.get(0))
+        .optional()?;
+    Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
 impl IndexState {
     /// Reads the whole gallery from one snapshot: face → subject map, exact indexes, and HNSW
     /// graphs (loaded and caught up, or built).
     pub(crate) fn load(path: &Path, connection: &Connection, settings: &SqliteGalleryBuilder) -> Result<Self> {
         let tx = connection.unchecked_transaction()?;
         let applied_seq = max_seq(&tx)?;
+        let pruned = pruned_through(&tx)?;
         let gallery_id: String = tx.query_row("SELECT value FROM meta WHERE key = 'gallery_id'", [], |r| r.get(0))?;
         let model = read_model(&tx)?;
         let mut state = IndexState {
@@ -134,7 +143,9 @@ impl IndexState {
 
         for (collection, count) in counts {
             let kind = state.kind_for(count);
-            let found = saved::find(path, collection, &state.description(kind), applied_seq);
+            // A file older than the log's cut cannot be caught up: rebuilt instead.
+            let found = saved::find(path, collection, &state.description(kind), applied_seq)
+                .filter(|(_, saved_seq)| *saved_seq >= pruned);
             let entry = match (kind, found) {
                 (IndexKind::Hnsw, Some((file, saved_seq))) => match HnswIndex::load(&file, dims, settings.hnsw) {
                     Ok(graph) => {
@@ -237,8 +248,9 @@ impl IndexState {
         if seq <= self.applied_seq {
             return Ok(());
         }
-        if read_model(&tx)? != self.model {
-            // Re-embedded with another model (by us or another process): start over.
+        if read_model(&tx)? != self.model || pruned_through(&tx)? > self.applied_seq {
+            // Re-embedded with another model (by us or another process), or the changes since
+            // we last looked were cut from the log: start over.
             drop(tx);
             *self = IndexState::load(path, connection, &self.settings)?;
             return Ok(());

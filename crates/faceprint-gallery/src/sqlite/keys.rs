@@ -68,15 +68,32 @@ fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKey> {
     })
 }
 
-impl SqliteGallery {
+/// Where API keys live: the server checks them, `faceprint keys` manages them. Every gallery
+/// backend that serves HTTP implements it.
+pub trait KeyStore: Send + Sync + std::fmt::Debug {
     /// Creates a key and returns it with its secret, which is shown this once and never stored.
-    pub fn create_api_key(&self, scope: KeyScope, label: &str) -> Result<(ApiKey, String)> {
+    fn create_api_key(&self, scope: KeyScope, label: &str) -> Result<(ApiKey, String)>;
+    /// The scope of a live key with this secret; `None` for an unknown or revoked one.
+    fn api_key_scope(&self, secret: &str) -> Result<Option<KeyScope>>;
+    /// Every key, revoked ones included, oldest first.
+    fn api_keys(&self) -> Result<Vec<ApiKey>>;
+    /// Revokes key `id`; its secret stops working at once, in every process.
+    fn revoke_api_key(&self, id: i64) -> Result<()>;
+}
+
+/// A new secret: `fp_` and 256 bits from `random` in hex. The operating system's generator in
+/// use, and an error (no key) when it fails, rather than a weaker fallback.
+pub fn new_secret(random: impl FnOnce(&mut [u8]) -> std::result::Result<(), getrandom::Error>) -> Result<String> {
+    let mut bytes = [0u8; 32];
+    random(&mut bytes).map_err(|e| GalleryError::Storage(format!("no secure random source for an API key: {e}")))?;
+    Ok(format!("{PREFIX}{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+}
+
+impl KeyStore for SqliteGallery {
+    fn create_api_key(&self, scope: KeyScope, label: &str) -> Result<(ApiKey, String)> {
+        let secret = new_secret(getrandom::fill)?;
         let mut connection = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let tx = connection.transaction()?;
-        // SQLite's randomness comes from the operating system's generator (ChaCha20 seeded
-        // from /dev/urandom).
-        let random: String = tx.query_row("SELECT lower(hex(randomblob(32)))", [], |r| r.get(0))?;
-        let secret = format!("{PREFIX}{random}");
         tx.execute(
             "INSERT INTO api_keys (digest, scope, label, created_at) VALUES (?1, ?2, ?3, unixepoch())",
             (digest(&secret), scope.as_str(), label),
@@ -91,8 +108,7 @@ impl SqliteGallery {
         Ok((key, secret))
     }
 
-    /// The scope of a live key with this secret; `None` for an unknown or revoked one.
-    pub fn api_key_scope(&self, secret: &str) -> Result<Option<KeyScope>> {
+    fn api_key_scope(&self, secret: &str) -> Result<Option<KeyScope>> {
         if !secret.starts_with(PREFIX) {
             return Ok(None);
         }
@@ -104,16 +120,14 @@ impl SqliteGallery {
         Ok(scope.as_deref().and_then(KeyScope::parse))
     }
 
-    /// Every key, revoked ones included, oldest first.
-    pub fn api_keys(&self) -> Result<Vec<ApiKey>> {
+    fn api_keys(&self) -> Result<Vec<ApiKey>> {
         let reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
         let mut statement = reader.prepare("SELECT id, scope, label, created_at, revoked FROM api_keys ORDER BY id")?;
         let keys = statement.query_map([], key_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(keys)
     }
 
-    /// Revokes key `id`; its secret stops working at once, in every process.
-    pub fn revoke_api_key(&self, id: i64) -> Result<()> {
+    fn revoke_api_key(&self, id: i64) -> Result<()> {
         let connection = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         match connection.execute("UPDATE api_keys SET revoked = 1 WHERE id = ?1", [id])? {
             0 => Err(GalleryError::Invalid(format!("no API key {id}"))),
@@ -151,5 +165,17 @@ mod tests {
         }
         assert_eq!(gallery.api_keys().unwrap().len(), 2);
         assert!(KeyScope::Write.allows(KeyScope::Read) && !KeyScope::Read.allows(KeyScope::Write));
+    }
+
+    #[test]
+    fn no_key_is_made_when_the_random_source_fails() {
+        let failed = new_secret(|_| Err(getrandom::Error::UNSUPPORTED)).unwrap_err();
+        assert!(failed.to_string().contains("no secure random source"), "{failed}");
+        let secret = new_secret(|bytes| {
+            bytes.fill(0xab);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(secret, format!("fp_{}", "ab".repeat(32)));
     }
 }

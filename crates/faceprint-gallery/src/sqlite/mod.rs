@@ -16,6 +16,9 @@ use rusqlite::Connection;
 use crate::{CompressedParams, HnswParams, IndexKind, Result};
 use follow::IndexState;
 
+/// Change-log entries kept by default: enough for any follower that reads within minutes.
+const DEFAULT_CHANGE_LOG_KEEP: i64 = 100_000;
+
 /// Settings for [`SqliteGallery`]; [`SqliteGalleryBuilder::open`] commits them.
 #[derive(Debug, Clone)]
 pub struct SqliteGalleryBuilder {
@@ -24,6 +27,7 @@ pub struct SqliteGalleryBuilder {
     compressed: CompressedParams,
     threads: usize,
     auto_compressed_from: usize,
+    change_log_keep: i64,
 }
 
 impl Default for SqliteGalleryBuilder {
@@ -34,6 +38,7 @@ impl Default for SqliteGalleryBuilder {
             compressed: CompressedParams::default(),
             threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             auto_compressed_from: crate::AUTO_COMPRESSED_FROM,
+            change_log_keep: DEFAULT_CHANGE_LOG_KEEP,
         }
     }
 }
@@ -62,6 +67,13 @@ impl SqliteGalleryBuilder {
     /// open and as the collection grows).
     pub fn auto_compressed_from(mut self, faces: usize) -> Self {
         self.auto_compressed_from = faces;
+        self
+    }
+
+    /// Entries of the change log kept (default 100,000): a process whose indexes are further
+    /// behind reloads them. Older entries are deleted as writes go on.
+    pub fn change_log_keep(mut self, entries: usize) -> Self {
+        self.change_log_keep = entries.clamp(1, i64::MAX as usize) as i64;
         self
     }
 

@@ -95,7 +95,9 @@ pub(crate) fn connect(path: &Path) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let connection = Connection::open_with_flags(path, flags).map_err(|e| classify(path, e))?;
     connection.busy_timeout(std::time::Duration::from_secs(30)).map_err(|e| classify(path, e))?;
-    connection.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;").map_err(|e| classify(path, e))?;
+    connection
+        .execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 67108864;")
+        .map_err(|e| classify(path, e))?;
     Ok(connection)
 }
 
@@ -143,4 +145,15 @@ fn check_ours(path: &Path, application_id: i64, version: i64, objects: i64) -> R
         return Err(GalleryError::TooNew { path: path.to_path_buf(), found: version, known: SCHEMA_VERSION });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn connections_bound_the_write_ahead_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let connection = super::connect(&dir.path().join("g.db")).unwrap();
+        let limit: i64 = connection.query_row("PRAGMA journal_size_limit", [], |r| r.get(0)).unwrap();
+        assert_eq!(limit, 64 << 20, "the WAL file is truncated to 64 MiB after a checkpoint");
+    }
 }

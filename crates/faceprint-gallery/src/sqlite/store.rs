@@ -3,7 +3,7 @@
 use faceprint_types::{BBox, ModelId};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use super::follow::{best_per_subject, max_seq, read_model};
+use super::follow::{best_per_subject, max_seq, pruned_through, read_model};
 use super::{SqliteGallery, codec, schema};
 use crate::index::ScoredFace;
 use crate::{
@@ -82,6 +82,14 @@ fn check_name(what: &str, name: &str) -> Result<()> {
 fn check_metadata(metadata: &serde_json::Value) -> Result<()> {
     if !metadata.is_object() {
         return Err(GalleryError::Invalid("subject metadata must be a JSON object".into()));
+    }
+    // Parsed again on every read of the subject: keep it small.
+    let size = metadata.to_string().len();
+    if size > crate::MAX_METADATA_BYTES {
+        return Err(GalleryError::Invalid(format!(
+            "subject metadata is {size} bytes of JSON, over the limit of {} bytes",
+            crate::MAX_METADATA_BYTES
+        )));
     }
     Ok(())
 }
@@ -215,6 +223,7 @@ impl SqliteGallery {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| schema::classify(&self.path, e))?;
         let out = work(&tx)?;
+        prune_changes(&tx, self.settings.change_log_keep)?;
         tx.commit().map_err(|e| schema::classify(&self.path, e))?;
         drop(connection);
         self.sync()?;
@@ -356,6 +365,24 @@ impl Gallery for SqliteGallery {
         let subjects =
             statement.query_map([collection], |r| subject_from_row(r, 0))?.collect::<rusqlite::Result<_>>()?;
         Ok(subjects)
+    }
+
+    fn subjects_page(&self, collection: &str, after: Option<SubjectId>, limit: usize) -> Result<Vec<Subject>> {
+        let reader = self.reader();
+        let collection = collection_id(&reader, collection)?;
+        let mut statement = reader.prepare_cached(&format!(
+            "SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.collection_id = ?1 AND s.id > ?2 ORDER BY s.id LIMIT ?3"
+        ))?;
+        let limit = limit.min(i64::MAX as usize) as i64;
+        let subjects = statement
+            .query_map(params![collection, after.unwrap_or(0), limit], |r| subject_from_row(r, 0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(subjects)
+    }
+
+    fn ready(&self) -> Result<()> {
+        self.reader().query_row("SELECT 1", [], |_| Ok(()))?;
+        Ok(())
     }
 
     fn rename_subject(&self, collection: &str, key: &SubjectKey, new_name: &str) -> Result<Subject> {
@@ -563,4 +590,20 @@ impl Gallery for SqliteGallery {
         }
         Ok(())
     }
+}
+
+/// Keeps the change log to its last `keep` entries, recording how far it was cut: a follower
+/// (another process) that had not read that far reloads its indexes instead of missing changes.
+fn prune_changes(tx: &Transaction<'_>, keep: i64) -> Result<()> {
+    let cut = max_seq(tx)? - keep;
+    if cut <= pruned_through(tx)? {
+        return Ok(());
+    }
+    tx.execute("DELETE FROM changes WHERE seq <= ?1", [cut])?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('changes_pruned_through', ?1) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [cut.to_string()],
+    )?;
+    Ok(())
 }

@@ -3,10 +3,11 @@
 use std::time::Instant;
 
 use axum::Json;
-use axum::extract::{Query, Request, State};
-use faceprint::{FaceSelect, ImageFaces};
+use axum::extract::{Request, State};
+use faceprint::FaceSelect;
 
-use super::schema::{AnalysedFaceOut, AnalyzeOut, CompareOut, FaceOut, ImageOut, SelectQuery, parse_select};
+use super::schema::{CompareOut, ImageOut, SelectQuery, parse_select};
+use crate::extract::ApiQuery;
 use crate::images::{read_image, read_images};
 use crate::{ApiError, AppState};
 
@@ -32,21 +33,13 @@ pub(crate) async fn infer<T: Send + 'static>(
     Ok(result??)
 }
 
-fn image_out(faces: &ImageFaces) -> ImageOut {
-    ImageOut {
-        width: faces.width,
-        height: faces.height,
-        faces: faces.faces.iter().map(|f| FaceOut::new(&f.detection, f.embedding.as_ref())).collect(),
-    }
-}
-
 /// Every face: box, score, 5 landmarks.
 #[utoipa::path(post, path = "/v1/detect", tag = "engine", params(SelectQuery),
     request_body(content = Vec<u8>, description = "multipart field `image`, a raw image body, or JSON {\"image\": base64}", content_type = "image/jpeg"),
     responses((status = 200, body = ImageOut), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
 pub async fn detect(
     State(state): State<AppState>,
-    Query(query): Query<SelectQuery>,
+    ApiQuery(query): ApiQuery<SelectQuery>,
     request: Request,
 ) -> Result<Json<ImageOut>, ApiError> {
     faces_of(state, query, request, false).await
@@ -60,10 +53,14 @@ async fn faces_of(
     embed: bool,
 ) -> Result<Json<ImageOut>, ApiError> {
     let select = parse_select(query.select.as_deref(), FaceSelect::All)?;
-    let bytes = read_image(request, state.config.max_body_bytes).await?;
+    let (bytes, share) = read_image(request, state.config.max_body_bytes, &state.bodies).await?;
     let engine = state.engine.clone();
-    let faces = infer(&state, move || engine.faces_in_bytes(&bytes, select, embed)).await?;
-    Ok(Json(image_out(&faces)))
+    let faces = infer(&state, move || {
+        let _share = share;
+        engine.faces_in_bytes(&bytes, select, embed)
+    })
+    .await?;
+    Ok(Json(ImageOut::new(&faces, embed)))
 }
 
 /// Every face with its faceprint.
@@ -72,7 +69,7 @@ async fn faces_of(
     responses((status = 200, body = ImageOut), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
 pub async fn embed(
     State(state): State<AppState>,
-    Query(query): Query<SelectQuery>,
+    ApiQuery(query): ApiQuery<SelectQuery>,
     request: Request,
 ) -> Result<Json<ImageOut>, ApiError> {
     faces_of(state, query, request, true).await
@@ -84,39 +81,38 @@ pub async fn embed(
     responses((status = 200, body = CompareOut), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
 pub async fn compare(
     State(state): State<AppState>,
-    Query(query): Query<SelectQuery>,
+    ApiQuery(query): ApiQuery<SelectQuery>,
     request: Request,
 ) -> Result<Json<CompareOut>, ApiError> {
     let select = parse_select(query.select.as_deref(), FaceSelect::Largest)?;
-    let images = read_images(request, &["image1", "image2"], state.config.max_body_bytes).await?;
+    let read = read_images(request, &["image1", "image2"], state.config.max_body_bytes, &state.bodies).await?;
     let engine = state.engine.clone();
     let verdict = infer(&state, move || {
+        let (images, _share) = (read.images, read.share);
         let a = engine.faces_in_bytes(&images[0], select, true)?;
         let b = engine.faces_in_bytes(&images[1], select, true)?;
         engine.compare(a.embedding(0)?, b.embedding(0)?)
     })
     .await?;
-    Ok(Json(CompareOut { similarity: verdict.similarity, threshold: verdict.threshold, same: verdict.same }))
+    Ok(Json(verdict.into()))
 }
 
 /// Every face's 106 landmarks, head pose, eye openness and quality.
 #[utoipa::path(post, path = "/v1/analyze", tag = "engine", params(SelectQuery),
     request_body(content = Vec<u8>, description = "as /v1/detect", content_type = "image/jpeg"),
-    responses((status = 200, body = AnalyzeOut), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = ImageOut), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
 pub async fn analyze(
     State(state): State<AppState>,
-    Query(query): Query<SelectQuery>,
+    ApiQuery(query): ApiQuery<SelectQuery>,
     request: Request,
-) -> Result<Json<AnalyzeOut>, ApiError> {
+) -> Result<Json<ImageOut>, ApiError> {
     let select = parse_select(query.select.as_deref(), FaceSelect::All)?;
-    let bytes = read_image(request, state.config.max_body_bytes).await?;
+    let (bytes, share) = read_image(request, state.config.max_body_bytes, &state.bodies).await?;
     let engine = state.engine.clone();
-    let faces = infer(&state, move || engine.analyse_bytes(&bytes, select)).await?;
-    let (width, height) = (faces.width, faces.height);
-    let faces = faces
-        .faces
-        .into_iter()
-        .map(|face| AnalysedFaceOut { face: FaceOut::new(&face.detection, None), analysis: face.analysis })
-        .collect();
-    Ok(Json(AnalyzeOut { width, height, faces }))
+    let faces = infer(&state, move || {
+        let _share = share;
+        engine.analyse_bytes(&bytes, select)
+    })
+    .await?;
+    Ok(Json(ImageOut::new(&faces, false)))
 }

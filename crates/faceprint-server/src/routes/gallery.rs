@@ -1,16 +1,18 @@
 //! Gallery endpoints: identify, verify, subjects, enrolment, face deletion.
 
 use axum::Json;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use faceprint::analysis::{IssueSet, QualityIssue};
 use faceprint::{DEFAULT_COLLECTION, EnrolPolicy, FaceSelect, SubjectKey};
 
 use super::engine::infer;
 use super::schema::{
-    CandidateOut, DeletedOut, EnrolQuery, EnrolledOut, FaceRecordOut, IdentifiedOut, IdentifyOut, IdentifyQuery,
-    NewSubjectIn, PatchSubjectIn, SubjectDetailOut, SubjectOut, VerifyOut, bbox, parse_select,
+    DeletedOut, EnrolQuery, EnrolledOut, FaceRecordOut, IdentifyOut, IdentifyQuery, NewSubjectIn, PageQuery,
+    PatchSubjectIn, SubjectDetailOut, SubjectOut, VerifyOut, parse_select,
 };
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::images::read_image;
 use crate::pool::blocking;
 use crate::{ApiError, AppState};
@@ -21,34 +23,19 @@ use crate::{ApiError, AppState};
     responses((status = 200, body = IdentifyOut), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
 pub async fn identify(
     State(state): State<AppState>,
-    Query(query): Query<IdentifyQuery>,
+    ApiQuery(query): ApiQuery<IdentifyQuery>,
     request: Request,
 ) -> Result<Json<IdentifyOut>, ApiError> {
     let collection = query.collection.unwrap_or_else(|| DEFAULT_COLLECTION.to_owned());
     let k = query.k.unwrap_or(5).clamp(1, 100);
-    let bytes = read_image(request, state.config.max_body_bytes).await?;
+    let (bytes, share) = read_image(request, state.config.max_body_bytes, &state.bodies).await?;
     let (engine, gallery) = (state.engine.clone(), state.gallery.clone());
-    let found = infer(&state, move || engine.identify_bytes(gallery.as_ref(), &collection, &bytes, k)).await?;
-    let faces = found
-        .into_iter()
-        .map(|f| IdentifiedOut {
-            bbox: bbox(f.detection.bbox),
-            score: f.detection.score,
-            candidates: f
-                .candidates
-                .iter()
-                .map(|c| CandidateOut {
-                    subject: c.subject.clone(),
-                    subject_id: c.subject_id,
-                    similarity: c.similarity,
-                })
-                .collect(),
-            matched: f.matched.map(|c| c.subject),
-            quality: f.quality,
-            threshold: f.threshold,
-        })
-        .collect();
-    Ok(Json(IdentifyOut { faces }))
+    let found = infer(&state, move || {
+        let _share = share;
+        engine.identify_bytes(gallery.as_ref(), &collection, &bytes, k)
+    })
+    .await?;
+    Ok(Json(IdentifyOut::new(&found)))
 }
 
 /// Is the face in the photo this enrolled subject?
@@ -57,7 +44,7 @@ pub async fn identify(
     responses((status = 200, body = VerifyOut), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
 pub async fn verify(
     State(state): State<AppState>,
-    Query(query): Query<super::schema::VerifyQuery>,
+    ApiQuery(query): ApiQuery<super::schema::VerifyQuery>,
     request: Request,
 ) -> Result<Json<VerifyOut>, ApiError> {
     let collection = query.collection.unwrap_or_else(|| DEFAULT_COLLECTION.to_owned());
@@ -66,32 +53,56 @@ pub async fn verify(
     // An unknown subject is reported before any model runs.
     let (gallery, c, k) = (state.gallery.clone(), collection.clone(), key.clone());
     blocking(move || gallery.subject(&c, &k)).await??;
-    let bytes = read_image(request, state.config.max_body_bytes).await?;
+    let (bytes, share) = read_image(request, state.config.max_body_bytes, &state.bodies).await?;
     let (engine, gallery) = (state.engine.clone(), state.gallery.clone());
     let verdict = infer(&state, move || {
+        let _share = share;
         let faces = engine.analyse_bytes(&bytes, select)?;
         engine.verify_against(gallery.as_ref(), &collection, &key, &faces)
     })
     .await?;
-    Ok(Json(VerifyOut {
-        subject: verdict.subject.name,
-        similarity: verdict.similarity,
-        threshold: verdict.threshold,
-        same: verdict.same,
-        quality: verdict.quality,
-    }))
+    Ok(Json(verdict.into()))
 }
 
-/// Every subject of the collection.
-#[utoipa::path(get, path = "/v1/collections/{collection}/subjects", tag = "subjects",
+/// The subjects of the collection by id, a page at a time: `?limit=` (default 100, at most
+/// 1000) after `?after=` (an id). A full page carries `Link: <…?after=ID&limit=N>; rel="next"`.
+#[utoipa::path(get, path = "/v1/collections/{collection}/subjects", tag = "subjects", params(PageQuery),
     responses((status = 200, body = Vec<SubjectOut>), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
 pub async fn list_subjects(
     State(state): State<AppState>,
-    Path(collection): Path<String>,
-) -> Result<Json<Vec<SubjectOut>>, ApiError> {
+    ApiPath(collection): ApiPath<String>,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let limit = page.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
     let gallery = state.gallery.clone();
-    let subjects = blocking(move || gallery.subjects(&collection)).await??;
-    Ok(Json(subjects.into_iter().map(SubjectOut::from).collect()))
+    let c = collection.clone();
+    let subjects = blocking(move || gallery.subjects_page(&c, page.after, limit)).await??;
+    let mut headers = axum::http::HeaderMap::new();
+    if let (true, Some(last)) = (subjects.len() == limit, subjects.last()) {
+        let next = format!(
+            "</v1/collections/{}/subjects?after={}&limit={limit}>; rel=\"next\"",
+            utf8_percent_encode(&collection),
+            last.id
+        );
+        if let Ok(value) = axum::http::HeaderValue::from_str(&next) {
+            headers.insert(axum::http::header::LINK, value);
+        }
+    }
+    Ok((headers, Json(subjects.into_iter().map(SubjectOut::from).collect::<Vec<_>>())))
+}
+
+const DEFAULT_PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
+
+/// A path segment, percent-encoded (collection names may hold any printable character).
+fn utf8_percent_encode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 /// A new subject without faces; returns it with its id.
@@ -99,20 +110,12 @@ pub async fn list_subjects(
     responses((status = 201, body = SubjectOut), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
 pub async fn create_subject(
     State(state): State<AppState>,
-    Path(collection): Path<String>,
-    body: Result<Json<NewSubjectIn>, axum::extract::rejection::JsonRejection>,
+    ApiPath(collection): ApiPath<String>,
+    ApiJson(body): ApiJson<NewSubjectIn>,
 ) -> Result<(StatusCode, Json<SubjectOut>), ApiError> {
-    let Json(body) = body.map_err(|e| json_error(e, state.config.max_body_bytes))?;
     let gallery = state.gallery.clone();
     let subject = blocking(move || gallery.create_subject(&collection, &body.name, body.metadata)).await??;
     Ok((StatusCode::CREATED, Json(subject.into())))
-}
-
-fn json_error(rejection: axum::extract::rejection::JsonRejection, limit: usize) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::BodyTooLarge { limit };
-    }
-    ApiError::bad_request("bad_json", rejection.body_text())
 }
 
 /// One subject and its face templates.
@@ -120,7 +123,7 @@ fn json_error(rejection: axum::extract::rejection::JsonRejection, limit: usize) 
     responses((status = 200, body = SubjectDetailOut), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
 pub async fn get_subject(
     State(state): State<AppState>,
-    Path((collection, id)): Path<(String, i64)>,
+    ApiPath((collection, id)): ApiPath<(String, i64)>,
 ) -> Result<Json<SubjectDetailOut>, ApiError> {
     let gallery = state.gallery.clone();
     let (subject, faces) = blocking(move || {
@@ -128,16 +131,7 @@ pub async fn get_subject(
         Ok::<_, faceprint::GalleryError>((gallery.subject(&collection, &key)?, gallery.faces(&collection, &key)?))
     })
     .await??;
-    let face_records = faces
-        .into_iter()
-        .map(|f| FaceRecordOut {
-            id: f.id,
-            model: f.model.to_string(),
-            detection_score: f.detection_score,
-            bbox: bbox(f.bbox),
-            enrolled_at: f.enrolled_at,
-        })
-        .collect();
+    let face_records = faces.into_iter().map(FaceRecordOut::from).collect();
     Ok(Json(SubjectDetailOut { subject: subject.into(), face_records }))
 }
 
@@ -146,10 +140,9 @@ pub async fn get_subject(
     responses((status = 200, body = SubjectOut), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
 pub async fn update_subject(
     State(state): State<AppState>,
-    Path((collection, id)): Path<(String, i64)>,
-    body: Result<Json<PatchSubjectIn>, axum::extract::rejection::JsonRejection>,
+    ApiPath((collection, id)): ApiPath<(String, i64)>,
+    ApiJson(body): ApiJson<PatchSubjectIn>,
 ) -> Result<Json<SubjectOut>, ApiError> {
-    let Json(body) = body.map_err(|e| json_error(e, state.config.max_body_bytes))?;
     if body.name.is_none() && body.metadata.is_none() {
         return Err(ApiError::bad_request("bad_json", "give a name, metadata or both"));
     }
@@ -174,7 +167,7 @@ pub async fn update_subject(
     responses((status = 200, body = DeletedOut), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
 pub async fn delete_subject(
     State(state): State<AppState>,
-    Path((collection, id)): Path<(String, i64)>,
+    ApiPath((collection, id)): ApiPath<(String, i64)>,
 ) -> Result<Json<DeletedOut>, ApiError> {
     let gallery = state.gallery.clone();
     let faces = blocking(move || gallery.delete_subject(&collection, &SubjectKey::Id(id))).await??;
@@ -187,8 +180,8 @@ pub async fn delete_subject(
     responses((status = 201, body = EnrolledOut), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
 pub async fn enrol(
     State(state): State<AppState>,
-    Path((collection, id)): Path<(String, i64)>,
-    Query(query): Query<EnrolQuery>,
+    ApiPath((collection, id)): ApiPath<(String, i64)>,
+    ApiQuery(query): ApiQuery<EnrolQuery>,
     request: Request,
 ) -> Result<(StatusCode, Json<EnrolledOut>), ApiError> {
     let select = parse_select(query.select.as_deref(), FaceSelect::All)?;
@@ -199,26 +192,19 @@ pub async fn enrol(
     if query.force.unwrap_or(false) {
         policy.quality_gate = None;
     }
+    // An unknown subject is reported before any model runs; the face is then added by id inside
+    // the add's transaction, so a subject renamed meanwhile keeps it and one deleted is a 404.
     let (gallery, c) = (state.gallery.clone(), collection.clone());
-    let subject = blocking(move || gallery.subject(&c, &SubjectKey::Id(id))).await??;
-    let bytes = read_image(request, state.config.max_body_bytes).await?;
+    blocking(move || gallery.subject(&c, &SubjectKey::Id(id))).await??;
+    let (bytes, share) = read_image(request, state.config.max_body_bytes, &state.bodies).await?;
     let (engine, gallery) = (state.engine.clone(), state.gallery.clone());
-    let enrolled =
-        infer(&state, move || engine.enrol_bytes(gallery.as_ref(), &collection, &subject.name, &bytes, &policy))
-            .await?;
+    let enrolled = infer(&state, move || {
+        let _share = share;
+        engine.enrol_bytes(gallery.as_ref(), &collection, &SubjectKey::Id(id), &bytes, &policy)
+    })
+    .await?;
     let status = if enrolled.added.duplicate { StatusCode::OK } else { StatusCode::CREATED };
-    Ok((
-        status,
-        Json(EnrolledOut {
-            face_id: enrolled.added.face_id,
-            subject_id: enrolled.added.subject_id,
-            duplicate: enrolled.added.duplicate,
-            bbox: bbox(enrolled.detection.bbox),
-            score: enrolled.detection.score,
-            quality: enrolled.analysis.map(|a| a.quality),
-            warnings: enrolled.warnings.iter().map(|i| i.to_string()).collect(),
-        }),
-    ))
+    Ok((status, Json(EnrolledOut::from(&enrolled))))
 }
 
 /// Deletes one face template.
@@ -226,7 +212,7 @@ pub async fn enrol(
     responses((status = 200, body = DeletedOut), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
 pub async fn delete_face(
     State(state): State<AppState>,
-    Path((collection, id)): Path<(String, i64)>,
+    ApiPath((collection, id)): ApiPath<(String, i64)>,
 ) -> Result<Json<DeletedOut>, ApiError> {
     let gallery = state.gallery.clone();
     blocking(move || gallery.delete_face(&collection, id)).await??;
@@ -234,7 +220,7 @@ pub async fn delete_face(
 }
 
 /// `?refuse=eyes_closed,profile_pose`: the quality findings that refuse rather than warn.
-fn parse_refusals(codes: &str) -> Result<IssueSet, ApiError> {
+pub(crate) fn parse_refusals(codes: &str) -> Result<IssueSet, ApiError> {
     let mut set = IssueSet::empty();
     for code in codes.split(',').map(str::trim).filter(|c| !c.is_empty()) {
         let issue = QualityIssue::from_code(code)

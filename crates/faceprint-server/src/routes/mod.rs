@@ -8,6 +8,7 @@ pub(crate) mod system;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{delete, get, post};
 
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(system::readyz))
         .route("/", get(system::page))
         .route("/static/app.js", get(system::page_script))
+        .route("/static/docs.js", get(system::docs_script))
         .route("/docs", get(system::docs));
     let timeout = state.config.request_timeout;
     Router::new()
@@ -54,6 +56,28 @@ pub fn router(state: AppState) -> Router {
             }
         }))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(from_fn(security_headers))
         .layer(from_fn_with_state(state.clone(), metrics::observe))
         .with_state(state)
 }
+
+/// The page runs only its own scripts and cannot be framed; no answer is sniffed as another
+/// type; API answers (faceprints, names) are never stored by a cache.
+async fn security_headers(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let page = matches!(request.uri().path(), "/" | "/docs") || request.uri().path().starts_with("/static/");
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let set = |headers: &mut axum::http::HeaderMap, name: HeaderName, value: &'static str| {
+        headers.insert(name, HeaderValue::from_static(value));
+    };
+    set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(headers, header::X_FRAME_OPTIONS, "DENY");
+    set(headers, header::REFERRER_POLICY, "no-referrer");
+    set(headers, header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
+    set(headers, header::CACHE_CONTROL, if page { "no-cache" } else { "no-store" });
+    response
+}
+
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";

@@ -1,145 +1,15 @@
-//! Request and response bodies. They mirror the CLI's JSON contracts.
+//! Request bodies and queries. The answers are the shared contract types of
+//! [`faceprint::contract`], the same the command line writes.
 
-use faceprint::analysis::QualityReport;
-use faceprint::{BBox, DetectedFace, Embedding, FaceAnalysis, FaceSelect, Subject};
+use faceprint::FaceSelect;
+pub use faceprint::contract::{
+    CandidateOut, CompareOut, EnrolledOut, FaceOut, FaceRecordOut, IdentifiedOut, IdentifyOut, ImageOut,
+    SubjectDetailOut, SubjectOut, VerifyOut,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::ApiError;
-
-/// One face: box `[x1, y1, x2, y2]`, detector score, 5 landmarks, and with `/v1/embed` its
-/// 512-d faceprint and the norm it had before normalising.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct FaceOut {
-    pub bbox: [f32; 4],
-    pub score: f32,
-    pub landmarks: Vec<[f32; 2]>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub embedding: Option<Vec<f32>>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub norm: Option<f32>,
-}
-
-pub fn bbox(b: BBox) -> [f32; 4] {
-    b.into()
-}
-
-impl FaceOut {
-    pub fn new(detection: &DetectedFace, embedding: Option<&Embedding>) -> Self {
-        FaceOut {
-            bbox: bbox(detection.bbox),
-            score: detection.score,
-            landmarks: detection.landmarks.to_vec(),
-            embedding: embedding.map(|e| e.vector.clone()),
-            norm: embedding.map(|e| e.raw_norm),
-        }
-    }
-}
-
-/// The faces of one image.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ImageOut {
-    pub width: u32,
-    pub height: u32,
-    pub faces: Vec<FaceOut>,
-}
-
-/// Every face with its 106 landmarks, pose, eyes and quality (the `analyze --json` contract).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AnalyzeOut {
-    pub width: u32,
-    pub height: u32,
-    /// `{"bbox", "score", "landmarks", "landmarks106", "pose", "eyes", "quality"}` per face.
-    #[schema(value_type = Vec<Object>)]
-    pub faces: Vec<AnalysedFaceOut>,
-}
-
-/// One face and its analysis, side by side in one object.
-#[derive(Debug, Serialize)]
-pub struct AnalysedFaceOut {
-    #[serde(flatten)]
-    pub face: FaceOut,
-    #[serde(flatten)]
-    pub analysis: Option<FaceAnalysis>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct CompareOut {
-    pub similarity: f32,
-    pub threshold: f32,
-    pub same: bool,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct CandidateOut {
-    pub subject: String,
-    pub subject_id: i64,
-    pub similarity: f32,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct IdentifiedOut {
-    pub bbox: [f32; 4],
-    pub score: f32,
-    pub candidates: Vec<CandidateOut>,
-    /// The best candidate's name when it reaches the identification threshold; `null`: unknown.
-    #[serde(rename = "match")]
-    pub matched: Option<String>,
-    /// The probe face's quality score and parts.
-    #[schema(value_type = Option<Object>)]
-    pub quality: Option<QualityReport>,
-    /// The similarity a match needed: the threshold for the target FPIR at the collection's
-    /// size, or the fixed one the server was given.
-    pub threshold: f32,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct IdentifyOut {
-    pub faces: Vec<IdentifiedOut>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct VerifyOut {
-    pub subject: String,
-    /// Similarity to the subject's best template; `null` when it has no faces.
-    pub similarity: Option<f32>,
-    pub threshold: f32,
-    pub same: bool,
-    #[schema(value_type = Option<Object>)]
-    pub quality: Option<QualityReport>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct SubjectOut {
-    pub id: i64,
-    pub name: String,
-    #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
-    pub faces: usize,
-    pub created_at: i64,
-}
-
-impl From<Subject> for SubjectOut {
-    fn from(s: Subject) -> Self {
-        SubjectOut { id: s.id, name: s.name, metadata: s.metadata, faces: s.faces, created_at: s.created_at }
-    }
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct FaceRecordOut {
-    pub id: i64,
-    pub model: String,
-    pub detection_score: f32,
-    pub bbox: [f32; 4],
-    pub enrolled_at: i64,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct SubjectDetailOut {
-    #[serde(flatten)]
-    pub subject: SubjectOut,
-    pub face_records: Vec<FaceRecordOut>,
-}
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct NewSubjectIn {
@@ -159,21 +29,6 @@ pub struct PatchSubjectIn {
     pub name: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EnrolledOut {
-    pub face_id: i64,
-    pub subject_id: i64,
-    /// True when this photo was already enrolled for the subject: nothing was added.
-    pub duplicate: bool,
-    pub bbox: [f32; 4],
-    pub score: f32,
-    #[schema(value_type = Option<Object>)]
-    pub quality: Option<QualityReport>,
-    /// What the quality gate found wrong with the face without refusing it ("profile pose",
-    /// "blurry", …); empty when it found nothing or was forced off.
-    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -213,6 +68,14 @@ pub struct IdentifyQuery {
     pub collection: Option<String>,
     /// Candidates per face, default 5.
     pub k: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PageQuery {
+    /// Subjects per page, default 100, at most 1000.
+    pub limit: Option<usize>,
+    /// The last id of the previous page.
+    pub after: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -1,5 +1,7 @@
 //! Health, readiness, metrics, the OpenAPI description and the web page.
 
+use std::time::{Duration, Instant};
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -12,6 +14,7 @@ use crate::{ApiError, AppState};
 static PAGE: &str = include_str!("../../static/index.html");
 static PAGE_SCRIPT: &str = include_str!("../../static/app.js");
 static DOCS: &str = include_str!("../../static/docs.html");
+static DOCS_SCRIPT: &str = include_str!("../../static/docs.js");
 
 /// Alive: answers as long as the process serves HTTP, however busy inference is.
 #[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health)))]
@@ -20,14 +23,28 @@ pub async fn healthz() -> Json<Health> {
 }
 
 /// Ready: the models are loaded (they are before the server listens) and the gallery answers.
+/// The gallery is asked at most once a second; answers in between repeat the last one.
 #[utoipa::path(get, path = "/readyz", tag = "system", responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let gallery = state.gallery.clone();
-    match blocking(move || gallery.stats()).await {
-        Ok(Ok(_)) => (StatusCode::OK, Json(Health { status: "ready".into() })),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "gallery unavailable".into() })),
+    let cached = *state.readiness.last.lock().unwrap_or_else(|e| e.into_inner());
+    let ready = match cached {
+        Some((at, ready)) if at.elapsed() < READINESS_TTL => ready,
+        _ => {
+            state.readiness.checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let gallery = state.gallery.clone();
+            let ready = matches!(blocking(move || gallery.ready()).await, Ok(Ok(())));
+            *state.readiness.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), ready));
+            ready
+        }
+    };
+    if ready {
+        (StatusCode::OK, Json(Health { status: "ready".into() }))
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "gallery unavailable".into() }))
     }
 }
+
+const READINESS_TTL: Duration = Duration::from_secs(1);
 
 /// Prometheus text format.
 #[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, body = String)), security(("bearer" = [])))]
@@ -56,4 +73,8 @@ pub async fn page_script() -> impl IntoResponse {
 
 pub async fn docs() -> Html<&'static str> {
     Html(DOCS)
+}
+
+pub async fn docs_script() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], DOCS_SCRIPT)
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use faceprint::{FaceEngine, KeyScope, SqliteGallery};
+use faceprint::{FaceEngine, KeyScope, KeyStore, SqliteGallery};
 use faceprint_server::{AppState, ServerConfig};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -55,7 +55,7 @@ impl App {
         let gallery = Arc::new(SqliteGallery::open(dir.path().join("g.db")).unwrap());
         let (_, read) = gallery.create_api_key(KeyScope::Read, "test").unwrap();
         let (_, write) = gallery.create_api_key(KeyScope::Write, "test").unwrap();
-        let state = AppState::new(engine(), gallery.clone(), config);
+        let state = AppState::new(engine(), gallery.clone(), gallery.clone(), config);
         App { router: faceprint_server::app(state.clone()), state, gallery, read, write, dir }
     }
 
@@ -119,4 +119,12 @@ pub fn multipart(fields: &[(&str, &[u8])]) -> (Body, String) {
     }
     body.extend(format!("--{boundary}--\r\n").as_bytes());
     (Body::from(body), format!("multipart/form-data; boundary={boundary}"))
+}
+
+/// A 200×200 grey PNG: a valid image without a face.
+pub fn blank_png_bytes() -> Vec<u8> {
+    let image = image::RgbImage::from_pixel(200, 200, image::Rgb([128, 128, 128]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
 }

@@ -208,7 +208,7 @@ impl FaceEngine {
                 if let Some(a) = faces.faces.first().and_then(|f| f.analysis.as_ref()) {
                     findings.entry(subject.clone()).or_default().extend(judge.findings(&a.quality, a.pose, a.eyes));
                 }
-                self.enrol_faces(gallery, collection, subject, faces, &policy)
+                self.enrol_faces(gallery, collection, &SubjectKey::Name(subject.to_owned()), faces, &policy)
             });
             match enrolled {
                 Ok(_) => {}
