@@ -119,26 +119,23 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 /// The server's engine: lower image limits and a face cap per image unless the flags say
 /// otherwise, because many requests decode and embed at once.
 fn build_server_engine(args: &EngineArgs) -> Result<FaceEngine> {
-    let limits = match args.max_megapixels {
-        Some(megapixels) => DecodeLimits { max_pixels: (megapixels * 1e6) as u64, ..DecodeLimits::server() },
-        None => DecodeLimits::server(),
-    };
     let args = EngineArgs { max_faces: Some(args.max_faces.unwrap_or(SERVER_MAX_FACES)), ..args.clone() };
-    engine_with_limits(&args, limits)
+    engine_with_limits(&args, DecodeLimits::server())
 }
 
 /// Faces per image the server embeds and answers with, by default.
 const SERVER_MAX_FACES: usize = 50;
 
 pub fn build_engine(args: &EngineArgs) -> Result<FaceEngine> {
-    let limits = match args.max_megapixels {
-        Some(megapixels) => DecodeLimits { max_pixels: (megapixels * 1e6) as u64, ..DecodeLimits::default() },
-        None => DecodeLimits::default(),
-    };
-    engine_with_limits(args, limits)
+    engine_with_limits(args, DecodeLimits::default())
 }
 
+/// `limits`, with `--max-megapixels` in place of its pixel limit when given.
 fn engine_with_limits(args: &EngineArgs, limits: DecodeLimits) -> Result<FaceEngine> {
+    let limits = match args.max_megapixels {
+        Some(megapixels) => DecodeLimits { max_pixels: (megapixels * 1e6) as u64, ..limits },
+        None => limits,
+    };
     let sizing = match args.det_size.as_str() {
         "auto" => DetectOptions::default().sizing,
         side => {

@@ -4,18 +4,16 @@
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use faceprint::{EnrolPolicy, FaceEngine, FaceSelect, Gallery, SqliteGallery, SubjectKey};
+use faceprint::contract::{ErrorOut, FaceRecordOut, SubjectDetailOut, SubjectOut};
+use faceprint::{EnrolPolicy, FaceEngine, FaceSelect, Gallery, KeyStore, SqliteGallery, SubjectKey};
 use serde_json::json;
 
 use crate::cli::{CollectionsCommand, FacesCommand, GalleryArgs, SubjectsCommand};
 use crate::output::{EnrolOutcome, EnrolRecord, identify_human, identify_record, verify_record};
 use crate::progress;
-use std::sync::Arc;
-
-use faceprint::KeyStore;
-use faceprint::contract::{ErrorOut, FaceRecordOut, SubjectDetailOut, SubjectOut};
 
 /// `--gallery`, else `FACEPRINT_GALLERY`, else gallery.db in the user's data directory.
 pub fn gallery_path(args: &GalleryArgs) -> Result<PathBuf> {
