@@ -94,8 +94,8 @@ pub enum DistributionArg {
 }
 
 /// The real faces' statistics the synthetic vectors are drawn from.
-struct Fit {
-    mean: Vec<f32>,
+pub(crate) struct Fit {
+    pub(crate) mean: Vec<f32>,
     /// Centred real embeddings scaled by 1/√(n−1): `Dᵀw` has their covariance.
     centred: Array2<f32>,
     genuine: Vec<f32>,
@@ -118,8 +118,8 @@ fn rss_bytes() -> u64 {
 
 /// Enrols every face of LFW DevTest and ORL into a fresh gallery with the real pipeline (the
 /// end-to-end enrolment throughput), and returns the fit plus that measurement.
-fn fit_real_faces(
-    args: &SearchBenchArgs,
+pub(crate) fn fit_real_faces(
+    testdata: &Path,
     engine_args: &EngineArgs,
     dir: &Path,
 ) -> Result<(Fit, Value, Option<faceprint::ImpostorModel>)> {
@@ -130,7 +130,7 @@ fn fit_real_faces(
     };
     let mut images = Vec::new();
     for (root, pattern) in [("lfw-devtest/images", "jpg"), ("orl", "pgm")] {
-        let protocol = faceprint::eval::identification::lfw_protocol(&args.testdata.join(root))?;
+        let protocol = faceprint::eval::identification::lfw_protocol(&testdata.join(root))?;
         for (subject, path) in protocol.enrol.into_iter().chain(protocol.probes) {
             if path.extension().is_some_and(|e| e == pattern) {
                 images.push((format!("{root}/{subject}"), path));
@@ -138,7 +138,7 @@ fn fit_real_faces(
         }
     }
     if images.is_empty() {
-        bail!("no images under {}", args.testdata.display());
+        bail!("no images under {}", testdata.display());
     }
     let _ = std::fs::remove_file(dir.join("fit.db"));
     let gallery = SqliteGallery::builder().index(IndexKind::Exact).open(dir.join("fit.db"))?;
@@ -172,9 +172,9 @@ fn fit_real_faces(
         Ok(())
     })?;
 
-    let text = std::fs::read_to_string(args.testdata.join("lfw-devtest/pairs.txt"))?;
-    let pairs = faceprint::eval::parse_lfw_pairs(&text, &args.testdata.join("lfw-devtest/images"))
-        .map_err(anyhow::Error::msg)?;
+    let text = std::fs::read_to_string(testdata.join("lfw-devtest/pairs.txt"))?;
+    let pairs =
+        faceprint::eval::parse_lfw_pairs(&text, &testdata.join("lfw-devtest/images")).map_err(anyhow::Error::msg)?;
     let paths = faceprint::eval::pair_images(&pairs);
     let embeddings = engine
         .process_files(&paths, FaceSelect::Center, true)
@@ -206,7 +206,7 @@ fn fit_real_faces(
 }
 
 /// `count` unit vectors of the distribution, row-major, drawn on every core.
-fn draw(fit: &Fit, real: bool, count: usize, seed: u64) -> Vec<f32> {
+pub(crate) fn draw(fit: &Fit, real: bool, count: usize, seed: u64) -> Vec<f32> {
     let dims = fit.mean.len();
     const BLOCK: usize = 4096;
     let blocks: Vec<usize> = (0..count.div_ceil(BLOCK)).collect();
@@ -243,7 +243,14 @@ fn draw(fit: &Fit, real: bool, count: usize, seed: u64) -> Vec<f32> {
 }
 
 /// Genuine-like probes of random enrolled vectors; returns (queries, their source rows).
-fn probes(fit: &Fit, real: bool, base: &[f32], dims: usize, count: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<usize>) {
+pub(crate) fn probes(
+    fit: &Fit,
+    real: bool,
+    base: &[f32],
+    dims: usize,
+    count: usize,
+    seed: u64,
+) -> (Vec<Vec<f32>>, Vec<usize>) {
     let n = base.len() / dims;
     let noise = draw(fit, real, count, seed ^ 0x5eed);
     let mut rng = StdRng::seed_from_u64(seed ^ 0xface);
@@ -649,7 +656,7 @@ pub fn run(engine_args: &EngineArgs, args: &SearchBenchArgs) -> Result<std::proc
     let temporary = tempfile::tempdir()?;
     let dir = args.work_dir.clone().unwrap_or_else(|| temporary.path().to_path_buf());
     std::fs::create_dir_all(&dir)?;
-    let (fit, enrolment, shipped) = fit_real_faces(args, engine_args, &dir)?;
+    let (fit, enrolment, shipped) = fit_real_faces(&args.testdata, engine_args, &dir)?;
     let mut runs = Vec::new();
     for real in [true, false] {
         let wanted = match args.distribution {

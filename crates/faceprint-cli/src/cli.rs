@@ -91,8 +91,10 @@ pub struct EngineArgs {
 /// Which gallery, and how it searches; shared by every gallery command.
 #[derive(Debug, Args, Clone)]
 pub struct GalleryArgs {
-    /// The gallery file (SQLite; created if missing). Default: gallery.db in the user's data
-    /// directory (~/.local/share/faceprint on Linux).
+    /// The gallery: an SQLite file (created if missing) or a PostgreSQL database,
+    /// postgres://user@host/database (password from the URL, PGPASSWORD or ~/.pgpass;
+    /// ?sslmode=require for TLS). Default: gallery.db in the user's data directory
+    /// (~/.local/share/faceprint on Linux).
     #[arg(long, global = true, env = "FACEPRINT_GALLERY")]
     pub gallery: Option<PathBuf>,
     /// The collection (namespace of subjects) to work in.
@@ -109,6 +111,26 @@ pub struct GalleryArgs {
     /// HNSW search width (efSearch): higher is slower and closer to exact.
     #[arg(long, global = true)]
     pub ef_search: Option<usize>,
+    /// PostgreSQL galleries: the longest one call waits for the database, connecting included,
+    /// before it fails with gallery_unreachable (seconds).
+    #[arg(long, global = true, default_value_t = 10.0)]
+    pub db_timeout: f64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GalleryCommand {
+    /// Copy everything of one gallery (collections, subjects and metadata, faces and crops, API
+    /// keys) into another, SQLite or PostgreSQL either way. Re-runnable: what the destination
+    /// has is kept and only the rest is added. Every face is checked by checksum afterwards.
+    Copy {
+        /// The gallery to copy from: a file or a postgres:// URL.
+        from: PathBuf,
+        /// The gallery to copy into (created if missing).
+        to: PathBuf,
+        /// One JSON object with the counts on stdout.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -282,6 +304,11 @@ pub enum Command {
     },
     /// Write the whole gallery (subjects, embeddings, crops) as JSON lines.
     Export { out: PathBuf },
+    /// Galleries as a whole: copy one into another.
+    Gallery {
+        #[command(subcommand)]
+        action: GalleryCommand,
+    },
     /// Add the subjects and faces of an export to this gallery (what is there already is kept).
     Import { input: PathBuf },
     /// Re-embed every face from its stored crop with the current recogniser (--recognizer),
@@ -443,6 +470,9 @@ pub enum BenchCommand {
     Pipeline(BenchArgs),
     /// Gallery search over up to millions of synthetic faceprints, side by side with FAISS.
     Search(crate::bench_search::SearchBenchArgs),
+    /// The SQLite and the PostgreSQL gallery side by side: enrolment, opening, identification,
+    /// and pgvector's SQL search, on the same synthetic faceprints.
+    Stores(crate::bench_stores::StoresBenchArgs),
     /// The HTTP server under load: starts `faceprint serve` on loopback, then drives /v1/compare
     /// and /v1/identify with 1, 8, 64 and 256 concurrent clients.
     Serve(crate::bench_serve::ServeBenchArgs),

@@ -91,6 +91,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             gallery_cmd::faces(&*open_store(&cli.gallery)?.gallery, &cli.gallery.collection, action)
         }
         Command::Collections { action } => gallery_cmd::collections(&*open_store(&cli.gallery)?.gallery, action),
+        Command::Gallery { action: crate::cli::GalleryCommand::Copy { from, to, json } } => {
+            gallery_cmd::copy(&from, &to, &cli.gallery, json)
+        }
         Command::Export { out } => crate::transfer::export(&*open_store(&cli.gallery)?.gallery, &out),
         Command::Import { input } => crate::transfer::import(&*open_store(&cli.gallery)?.gallery, &input),
         Command::Reembed { engine } => {
@@ -101,6 +104,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench { what: BenchCommand::Pipeline(args), engine } => crate::bench::run(&engine, &args, quiet),
         Command::Bench { what: BenchCommand::Search(args), engine } => crate::bench_search::run(&engine, &args),
         Command::Bench { what: BenchCommand::Serve(args), .. } => crate::bench_serve::run(&args),
+        Command::Bench { what: BenchCommand::Stores(args), engine } => crate::bench_stores::run(&engine, &args),
         Command::Demo { out, engine } => demo(&engine, &out),
         Command::Keys { action } => crate::serve_cmd::keys(&*open_store(&cli.gallery)?.keys, action),
         Command::Serve { listen, max_body_mb, queue, timeout_s, engine } => {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use faceprint::contract::{ErrorOut, FaceRecordOut, SubjectDetailOut, SubjectOut};
-use faceprint::{EnrolPolicy, FaceEngine, FaceSelect, Gallery, KeyStore, SqliteGallery, SubjectKey};
+use faceprint::{EnrolPolicy, FaceEngine, FaceSelect, Gallery, KeyStore, SubjectKey};
 use serde_json::json;
 
 use crate::cli::{CollectionsCommand, FacesCommand, GalleryArgs, SubjectsCommand};
@@ -35,23 +35,23 @@ pub struct Store {
 }
 
 pub fn open_store(args: &GalleryArgs) -> Result<Store> {
-    let gallery = Arc::new(open_sqlite(args)?);
-    Ok(Store { gallery: gallery.clone(), keys: gallery })
+    let location = gallery_path(args)?;
+    let opened = open_location(&location, args)?;
+    Ok(Store { gallery: opened.gallery, keys: opened.keys })
 }
 
-fn open_sqlite(args: &GalleryArgs) -> Result<SqliteGallery> {
-    let path = gallery_path(args)?;
-    let gallery = SqliteGallery::builder()
-        .index(args.index.into())
-        .open(&path)
-        .with_context(|| format!("opening gallery {}", path.display()))?;
-    if let Some(ef) = args.ef_search {
-        gallery.set_expansion_search(ef);
-    }
-    if let Some(rerank) = args.rerank {
-        gallery.set_rerank(rerank);
-    }
-    Ok(gallery)
+/// Opens a gallery file or `postgres://` URL with the search settings of `args`.
+pub fn open_location(location: &Path, args: &GalleryArgs) -> Result<faceprint::OpenGallery> {
+    let text = location.to_str().with_context(|| format!("gallery location {} is not UTF-8", location.display()))?;
+    let timeout = std::time::Duration::try_from_secs_f64(args.db_timeout).context("--db-timeout")?;
+    let options = faceprint::OpenOptions {
+        index: args.index.into(),
+        rerank: args.rerank,
+        ef_search: args.ef_search,
+        timeout: Some(timeout),
+    };
+    let shown = if faceprint::is_postgres_url(text) { "the PostgreSQL gallery".to_owned() } else { text.to_owned() };
+    faceprint::open_gallery(text, &options).with_context(|| format!("opening gallery {shown}"))
 }
 
 /// Prints one JSON line and flushes it: for enrolment, printing is the acknowledgement, so it
@@ -311,6 +311,48 @@ pub fn faces(gallery: &dyn Gallery, collection: &str, action: FacesCommand) -> R
             gallery.delete_face(collection, id)?;
             println!("{}", json!({"deleted_face": id}));
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `gallery copy FROM TO`: a bar per phase on stderr, the counts on stdout.
+pub fn copy(from: &Path, to: &Path, args: &GalleryArgs, json: bool) -> Result<ExitCode> {
+    let source = open_location(from, args)?;
+    let target = open_location(to, args)?;
+    let mut bar: Option<(&'static str, indicatif::ProgressBar)> = None;
+    let report = faceprint::copy_gallery(&source, &target, &mut |at| {
+        if bar.as_ref().is_none_or(|(phase, _)| *phase != at.phase) {
+            if let Some((_, done)) = bar.take() {
+                done.finish();
+            }
+            bar = Some((at.phase, progress::bar(at.total, false, at.phase)));
+        }
+        if let Some((_, bar)) = &bar {
+            bar.set_position(at.done as u64);
+        }
+    });
+    if let Some((_, done)) = bar.take() {
+        done.finish();
+    }
+    let report = report.with_context(|| format!("copying {} into {}", source.location, target.location))?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "copied {} into {}: {} faces ({} new), {} subjects ({} new), {} collections, {} API keys ({} new); \
+             {} of {} faces verified by checksum",
+            source.location,
+            target.location,
+            report.faces,
+            report.faces_added,
+            report.subjects,
+            report.subjects_created,
+            report.collections,
+            report.api_keys,
+            report.api_keys_added,
+            report.faces_verified,
+            report.faces
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

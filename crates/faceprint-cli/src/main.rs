@@ -7,6 +7,7 @@ mod bench_hostile;
 mod bench_indexes;
 mod bench_search;
 mod bench_serve;
+mod bench_stores;
 mod cli;
 mod commands;
 mod eval_gate;
@@ -28,7 +29,17 @@ fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("faceprint: error: {error:#}");
+            // The stable code of a gallery or engine failure leads, for scripts to match on.
+            let code = error.chain().find_map(|cause| {
+                cause
+                    .downcast_ref::<faceprint::GalleryError>()
+                    .map(|e| e.code())
+                    .or_else(|| cause.downcast_ref::<faceprint::Error>().map(|e| e.code()))
+            });
+            match code {
+                Some(code) => eprintln!("faceprint: error [{code}]: {error:#}"),
+                None => eprintln!("faceprint: error: {error:#}"),
+            }
             ExitCode::from(2)
         }
     }

@@ -31,6 +31,15 @@ pub enum GalleryError {
     Index(String),
     #[error("{path}: {reason}")]
     Io { path: PathBuf, reason: std::io::Error },
+    /// The database server cannot be reached, or did not answer in time.
+    #[error("gallery database {location} is unreachable: {reason}")]
+    Unreachable { location: String, reason: String },
+    /// The database server refused the credentials.
+    #[error("gallery database {location} refused the login: {reason}")]
+    AuthFailed { location: String, reason: String },
+    /// The database server lacks an extension the gallery needs (pgvector).
+    #[error("gallery database {location} has no {extension} extension: {reason}")]
+    ExtensionMissing { location: String, extension: String, reason: String },
 }
 
 impl GalleryError {
@@ -51,6 +60,9 @@ impl GalleryError {
             GalleryError::Storage(_) => "storage_failed",
             GalleryError::Index(_) => "index_failed",
             GalleryError::Io { .. } => "io_failed",
+            GalleryError::Unreachable { .. } => "gallery_unreachable",
+            GalleryError::AuthFailed { .. } => "gallery_auth_failed",
+            GalleryError::ExtensionMissing { .. } => "gallery_extension_missing",
         }
     }
 }

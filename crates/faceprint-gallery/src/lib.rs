@@ -1,10 +1,11 @@
 //! faceprint's gallery: who is enrolled, and search over their faceprints.
 //!
 //! [`Gallery`] is the contract every backend meets; [`SqliteGallery`] is the embedded default
-//! (one SQLite file, WAL) with an in-memory vector index ([`IndexKind`]: exact, compressed or
-//! HNSW) that
-//! follows the store through a change log, so writes by any thread or process are seen by the
-//! next search. This crate knows nothing of images or ONNX Runtime: it stores vectors, crops as
+//! (one SQLite file, WAL) and `PgGallery` (feature `postgres`, on by default) keeps the same
+//! data in PostgreSQL with pgvector, for many servers on one database; [`open_gallery`] opens
+//! either from a path or a URL. Both keep an in-memory vector index ([`IndexKind`]: exact,
+//! compressed or HNSW) that follows the store through a change log, so writes by any thread,
+//! process or server are seen by the next search. This crate knows nothing of images or ONNX Runtime: it stores vectors, crops as
 //! opaque PNG bytes, and answers nearest-subject queries.
 //!
 //! ```
@@ -30,13 +31,20 @@
 //! # }
 //! ```
 
+mod checks;
+mod copy;
 mod error;
+mod follow;
 mod index;
 mod model;
+mod open;
+#[cfg(feature = "postgres")]
+mod pg;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use copy::{CopyProgress, CopyReport, copy_gallery};
 pub use error::{GalleryError, Result};
 pub use index::compressed::{CompressedIndex, CompressedParams, SHORTLIST_PER_RERANK, SavedCodes, ScanKernel};
 pub use index::exact::ExactIndex;
@@ -46,7 +54,10 @@ pub use model::{
     AUTO_COMPRESSED_FROM, AddedFace, Candidate, DEFAULT_COLLECTION, FaceId, FaceRecord, FullFace, GalleryStats,
     HnswParams, IndexKind, NewFace, Subject, SubjectId, SubjectKey,
 };
-pub use sqlite::keys::{ApiKey, KeyScope, KeyStore};
+pub use open::{OpenGallery, OpenOptions, open_gallery};
+#[cfg(feature = "postgres")]
+pub use pg::{PgGallery, PgGalleryBuilder, is_postgres_url};
+pub use sqlite::keys::{ApiKey, KeyScope, KeyStore, StoredApiKey};
 pub use sqlite::{SqliteGallery, SqliteGalleryBuilder};
 
 use faceprint_types::ModelId;

@@ -131,6 +131,11 @@ fn gallery_status(error: &GalleryError) -> StatusCode {
         | GalleryError::Storage(_)
         | GalleryError::Index(_)
         | GalleryError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        // The database server is down, restarting or misconfigured: another try, or another
+        // instance, may succeed.
+        GalleryError::Unreachable { .. } | GalleryError::AuthFailed { .. } | GalleryError::ExtensionMissing { .. } => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
     }
 }
 

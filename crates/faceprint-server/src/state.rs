@@ -93,10 +93,14 @@ impl AppState {
     }
 }
 
+/// Ready, or why not: the gallery error's code and message.
+pub(crate) type Verdict = Result<(), (String, String)>;
+
 /// `/readyz`'s last answer: the gallery is asked at most once a second, so a flood of unkeyed
 /// probes cannot crowd out the connection that key checks need.
 #[derive(Debug, Default)]
 pub(crate) struct Readiness {
-    pub(crate) last: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
+    /// When the gallery was last asked, and its answer.
+    pub(crate) last: std::sync::Mutex<Option<(std::time::Instant, Verdict)>>,
     pub(crate) checks: std::sync::atomic::AtomicU64,
 }

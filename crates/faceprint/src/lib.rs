@@ -35,9 +35,10 @@ pub use engine::{Comparison, Face, FaceEngine, FaceEngineBuilder, ImageFaces};
 pub use error::Error;
 pub use face_analysis::FaceAnalysis;
 pub use faceprint_gallery::{
-    AddedFace, ApiKey, Candidate, DEFAULT_COLLECTION, FaceId, FaceRecord, FullFace, Gallery, GalleryError,
-    GalleryStats, HnswParams, IndexKind, KeyScope, KeyStore, MAX_METADATA_BYTES, NewFace, SqliteGallery,
-    SqliteGalleryBuilder, Subject, SubjectId, SubjectKey,
+    AddedFace, ApiKey, Candidate, CopyProgress, CopyReport, DEFAULT_COLLECTION, FaceId, FaceRecord, FullFace, Gallery,
+    GalleryError, GalleryStats, HnswParams, IndexKind, KeyScope, KeyStore, MAX_METADATA_BYTES, NewFace, OpenGallery,
+    OpenOptions, PgGallery, PgGalleryBuilder, SqliteGallery, SqliteGalleryBuilder, StoredApiKey, Subject, SubjectId,
+    SubjectKey, copy_gallery, is_postgres_url, open_gallery,
 };
 pub use faceprint_infer::fetch::cache_home;
 pub use faceprint_infer::runtime::RuntimeSpec;

@@ -1,5 +1,5 @@
-//! The in-memory side of the embedded gallery: one vector index per collection, kept current by
-//! replaying the `changes` log. HNSW graphs and compressed codes are saved beside the file
+//! The embedded gallery's side of [`crate::follow`]: loading the indexes from the file and
+//! replaying its `changes` log. HNSW graphs and compressed codes are saved beside the file
 //! ([`super::saved`]) so that opening a large gallery loads them instead of recomputing.
 
 use std::collections::{HashMap, HashSet};
@@ -8,85 +8,14 @@ use std::path::Path;
 use faceprint_types::ModelId;
 use rusqlite::{Connection, OptionalExtension};
 
-use super::SqliteGalleryBuilder;
 use super::codec;
 use super::saved::{self, SavedIndex};
-use crate::index::{ScoredFace, VectorIndex};
-use crate::{CompressedIndex, ExactIndex, FaceId, GalleryError, HnswIndex, IndexKind, Result, SavedCodes, SubjectId};
+use crate::follow::{AnyIndex, CollectionIndex, CurrentFace, IndexSettings, IndexState};
+use crate::{CompressedIndex, FaceId, GalleryError, HnswIndex, IndexKind, Result, SavedCodes, SubjectId};
 
 /// Unsaved log entries after which a graph is saved again on close: replaying a few thousand
 /// changes on open is instant, re-writing a 2 GiB graph after each enrolment is not.
 const RESAVE_AFTER_CHANGES: i64 = 1000;
-
-#[derive(Debug)]
-pub(crate) enum AnyIndex {
-    Exact(ExactIndex),
-    Compressed(CompressedIndex),
-    Hnsw(HnswIndex),
-}
-
-impl AnyIndex {
-    pub(crate) fn as_dyn(&self) -> &dyn VectorIndex {
-        match self {
-            AnyIndex::Exact(i) => i,
-            AnyIndex::Compressed(i) => i,
-            AnyIndex::Hnsw(i) => i,
-        }
-    }
-    fn as_dyn_mut(&mut self) -> &mut dyn VectorIndex {
-        match self {
-            AnyIndex::Exact(i) => i,
-            AnyIndex::Compressed(i) => i,
-            AnyIndex::Hnsw(i) => i,
-        }
-    }
-
-    /// An empty index of `kind` (Auto starts exact).
-    fn empty(kind: IndexKind, dims: usize, settings: &SqliteGalleryBuilder) -> Result<Self> {
-        Ok(match kind {
-            IndexKind::Hnsw => AnyIndex::Hnsw(HnswIndex::new(dims, settings.hnsw)?),
-            IndexKind::Compressed => {
-                AnyIndex::Compressed(CompressedIndex::new(dims, settings.compressed).with_threads(settings.threads))
-            }
-            _ => AnyIndex::Exact(ExactIndex::new(dims).with_threads(settings.threads)),
-        })
-    }
-
-    /// A flat index of `kind` over every vector of `items`.
-    fn flat(kind: IndexKind, dims: usize, items: &[(FaceId, &[f32])], settings: &SqliteGalleryBuilder) -> Result<Self> {
-        if kind == IndexKind::Compressed {
-            return Ok(AnyIndex::Compressed(CompressedIndex::build(
-                dims,
-                settings.compressed,
-                items,
-                settings.threads,
-            )?));
-        }
-        let mut exact = ExactIndex::with_capacity(dims, items.len()).with_threads(settings.threads);
-        for (id, vector) in items {
-            exact.insert(*id, vector)?;
-        }
-        Ok(AnyIndex::Exact(exact))
-    }
-}
-
-#[derive(Debug)]
-struct CollectionIndex {
-    index: AnyIndex,
-    /// Log position the saved file is current to; `None` when there is no current file.
-    saved_seq: Option<i64>,
-}
-
-#[derive(Debug)]
-pub(crate) struct IndexState {
-    gallery_id: String,
-    pub(crate) model: Option<(ModelId, usize)>,
-    pub(crate) applied_seq: i64,
-    collections: HashMap<i64, CollectionIndex>,
-    /// Which collection and subject each indexed face belongs to.
-    pub(crate) faces: HashMap<FaceId, (i64, SubjectId)>,
-    settings: SqliteGalleryBuilder,
-}
 
 pub(crate) fn read_model(connection: &Connection) -> rusqlite::Result<Option<(ModelId, usize)>> {
     let get = |key: &str| -> rusqlite::Result<Option<String>> {
@@ -113,20 +42,13 @@ pub(crate) fn pruned_through(connection: &Connection) -> rusqlite::Result<i64> {
 impl IndexState {
     /// Reads the whole gallery from one snapshot: face → subject map, exact indexes, and HNSW
     /// graphs (loaded and caught up, or built).
-    pub(crate) fn load(path: &Path, connection: &Connection, settings: &SqliteGalleryBuilder) -> Result<Self> {
+    pub(crate) fn load(path: &Path, connection: &Connection, settings: &IndexSettings) -> Result<Self> {
         let tx = connection.unchecked_transaction()?;
         let applied_seq = max_seq(&tx)?;
         let pruned = pruned_through(&tx)?;
         let gallery_id: String = tx.query_row("SELECT value FROM meta WHERE key = 'gallery_id'", [], |r| r.get(0))?;
         let model = read_model(&tx)?;
-        let mut state = IndexState {
-            gallery_id,
-            model: model.clone(),
-            applied_seq,
-            collections: HashMap::new(),
-            faces: HashMap::new(),
-            settings: settings.clone(),
-        };
+        let mut state = IndexState::new(gallery_id, model.clone(), applied_seq, settings.clone());
         let Some((_, dims)) = model else { return Ok(state) };
 
         let mut statement = tx.prepare(
@@ -204,7 +126,6 @@ impl IndexState {
         let items: Vec<(FaceId, &[f32])> = ids.iter().copied().zip(matrix.chunks_exact(dims)).collect();
         let settings = &self.settings;
         let index = match (kind, saved) {
-            (IndexKind::Hnsw, _) => AnyIndex::Hnsw(HnswIndex::build(dims, settings.hnsw, &items, settings.threads)?),
             (IndexKind::Compressed, Some((codes, changed))) => AnyIndex::Compressed(CompressedIndex::build_from_saved(
                 dims,
                 settings.compressed,
@@ -213,35 +134,12 @@ impl IndexState {
                 codes,
                 changed,
             )?),
-            _ => AnyIndex::flat(kind, dims, &items, settings)?,
+            _ => AnyIndex::build(kind, dims, &items, settings)?,
         };
         Ok(CollectionIndex { index, saved_seq: None })
     }
 
-    fn kind_for(&self, faces: usize) -> IndexKind {
-        match self.settings.index {
-            IndexKind::Auto if faces >= self.settings.auto_compressed_from => IndexKind::Compressed,
-            IndexKind::Auto => IndexKind::Exact,
-            kind => kind,
-        }
-    }
-
-    pub(crate) fn kind_of(&self, collection: i64) -> IndexKind {
-        match self.collections.get(&collection).map(|c| &c.index) {
-            Some(AnyIndex::Hnsw(_)) => IndexKind::Hnsw,
-            Some(AnyIndex::Compressed(_)) => IndexKind::Compressed,
-            Some(AnyIndex::Exact(_)) => IndexKind::Exact,
-            None => self.kind_for(0),
-        }
-    }
-
-    pub(crate) fn index(&self, collection: i64) -> Option<&dyn VectorIndex> {
-        self.collections.get(&collection).map(|c| c.index.as_dyn())
-    }
-
-    /// Applies every logged change after `applied_seq`, reading each changed face's current
-    /// row: the log says what changed, the tables say what it is now, so replaying a change
-    /// twice is harmless.
+    /// Applies every logged change after `applied_seq`, reading each changed face's current row.
     pub(crate) fn catch_up(&mut self, path: &Path, connection: &Connection) -> Result<()> {
         let tx = connection.unchecked_transaction()?;
         let seq = max_seq(&tx)?;
@@ -255,77 +153,18 @@ impl IndexState {
             *self = IndexState::load(path, connection, &self.settings)?;
             return Ok(());
         }
-        let changed = changed_faces(&tx, self.applied_seq)?;
-        let dims = self.model.as_ref().map_or(0, |m| m.1);
         let mut lookup = tx.prepare_cached(CURRENT_FACE)?;
-        let new_kind = self.kind_for(0);
-        for face in changed {
+        let mut changed: Vec<(FaceId, CurrentFace)> = Vec::new();
+        for face in changed_faces(&tx, self.applied_seq)? {
             let current: Option<(i64, SubjectId, Vec<u8>)> =
                 lookup.query_row([face], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
-            if let Some((old_collection, _)) = self.faces.get(&face).copied()
-                && current.as_ref().is_none_or(|c| c.0 != old_collection)
-                && let Some(entry) = self.collections.get_mut(&old_collection)
-            {
-                entry.index.as_dyn_mut().remove(face)?;
-            }
-            match current {
-                Some((collection, subject, blob)) => {
-                    let entry = match self.collections.entry(collection) {
-                        std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-                        std::collections::hash_map::Entry::Vacant(entry) => entry.insert(CollectionIndex {
-                            index: AnyIndex::empty(new_kind, dims, &self.settings)?,
-                            saved_seq: None,
-                        }),
-                    };
-                    entry.index.as_dyn_mut().insert(face, &codec::decode(&blob)?)?;
-                    self.faces.insert(face, (collection, subject));
-                }
-                None => {
-                    self.faces.remove(&face);
-                }
-            }
+            let current = match current {
+                Some((collection, subject, blob)) => Some((collection, subject, codec::decode(&blob)?)),
+                None => None,
+            };
+            changed.push((face, current));
         }
-        self.applied_seq = seq;
-        self.upgrade_grown_collections()?;
-        Ok(())
-    }
-
-    /// Under [`IndexKind::Auto`], an exact index whose collection has grown past the crossover
-    /// becomes compressed (its vectors are already in memory: only the codes are computed).
-    fn upgrade_grown_collections(&mut self) -> Result<()> {
-        let Some((_, dims)) = self.model.clone() else { return Ok(()) };
-        for entry in self.collections.values_mut() {
-            let AnyIndex::Exact(exact) = &entry.index else { continue };
-            if self.settings.index != IndexKind::Auto || exact.len() < self.settings.auto_compressed_from {
-                continue;
-            }
-            let items: Vec<(FaceId, &[f32])> = exact.rows().collect();
-            entry.index = AnyIndex::flat(IndexKind::Compressed, dims, &items, &self.settings)?;
-        }
-        Ok(())
-    }
-
-    pub(crate) fn set_expansion_search(&mut self, expansion: usize) {
-        self.settings.hnsw.expansion_search = expansion;
-        for entry in self.collections.values_mut() {
-            if let AnyIndex::Hnsw(graph) = &mut entry.index {
-                graph.set_expansion_search(expansion);
-            }
-        }
-    }
-
-    pub(crate) fn set_rerank(&mut self, rerank: usize) {
-        self.settings.compressed = crate::CompressedParams::with_rerank(rerank);
-        for entry in self.collections.values_mut() {
-            if let AnyIndex::Compressed(index) = &mut entry.index {
-                index.set_rerank(rerank);
-            }
-        }
-    }
-
-    pub(crate) fn memory_bytes(&self) -> usize {
-        let map = self.faces.capacity() * (std::mem::size_of::<(FaceId, (i64, SubjectId))>() + 1);
-        map + self.collections.values().map(|c| c.index.as_dyn().memory_bytes()).sum::<usize>()
+        self.apply_changes(seq, changed)
     }
 
     pub(crate) fn worth_saving(&self) -> bool {
@@ -414,24 +253,4 @@ fn read_vectors(
         codec::decode_into(blob, &mut matrix);
     }
     Ok((ids, matrix))
-}
-
-/// Keeps only the best-scoring face of each subject, in order, until `k` subjects are found.
-pub(crate) fn best_per_subject(
-    faces: &[ScoredFace],
-    subject_of: impl Fn(FaceId) -> Option<SubjectId>,
-    k: usize,
-) -> Vec<(SubjectId, ScoredFace)> {
-    let mut seen = HashSet::new();
-    let mut best = Vec::with_capacity(k);
-    for face in faces {
-        let Some(subject) = subject_of(face.face_id) else { continue };
-        if seen.insert(subject) {
-            best.push((subject, *face));
-            if best.len() == k {
-                break;
-            }
-        }
-    }
-    best
 }

@@ -50,10 +50,18 @@ pub struct ApiKey {
     pub revoked: bool,
 }
 
-/// Secrets look like `fp_` and 64 hex digits, so they are recognisable in logs and configs.
-const PREFIX: &str = "fp_";
+/// A stored key with the digest of its secret: what copying keys to another gallery moves (the
+/// secret itself is nowhere to be copied from).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredApiKey {
+    pub key: ApiKey,
+    pub digest: String,
+}
 
-fn digest(secret: &str) -> String {
+/// Secrets look like `fp_` and 64 hex digits, so they are recognisable in logs and configs.
+pub(crate) const PREFIX: &str = "fp_";
+
+pub(crate) fn digest(secret: &str) -> String {
     sha2::Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -79,6 +87,11 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
     fn api_keys(&self) -> Result<Vec<ApiKey>>;
     /// Revokes key `id`; its secret stops working at once, in every process.
     fn revoke_api_key(&self, id: i64) -> Result<()>;
+    /// Every key with its digest, oldest first (`gallery copy`).
+    fn stored_api_keys(&self) -> Result<Vec<StoredApiKey>>;
+    /// Adds a key copied from another gallery, keeping its scope, label, date and revocation;
+    /// `false` when a key with that digest is already here (it is then left as it is).
+    fn import_api_key(&self, key: &StoredApiKey) -> Result<bool>;
 }
 
 /// A new secret: `fp_` and 256 bits from `random` in hex. The operating system's generator in
@@ -133,6 +146,26 @@ impl KeyStore for SqliteGallery {
             0 => Err(GalleryError::Invalid(format!("no API key {id}"))),
             _ => Ok(()),
         }
+    }
+
+    fn stored_api_keys(&self) -> Result<Vec<StoredApiKey>> {
+        let reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        let mut statement =
+            reader.prepare("SELECT id, scope, label, created_at, revoked, digest FROM api_keys ORDER BY id")?;
+        let keys = statement
+            .query_map([], |row| Ok(StoredApiKey { key: key_from_row(row)?, digest: row.get(5)? }))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(keys)
+    }
+
+    fn import_api_key(&self, stored: &StoredApiKey) -> Result<bool> {
+        let connection = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let key = &stored.key;
+        let added = connection.execute(
+            "INSERT OR IGNORE INTO api_keys (digest, scope, label, created_at, revoked) VALUES (?1, ?2, ?3, ?4, ?5)",
+            (&stored.digest, key.scope.as_str(), &key.label, key.created_at, key.revoked as i64),
+        )?;
+        Ok(added == 1)
     }
 }
 

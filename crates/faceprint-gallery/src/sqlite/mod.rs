@@ -13,69 +13,27 @@ use std::sync::{Mutex, MutexGuard, RwLock};
 
 use rusqlite::Connection;
 
+use crate::follow::{IndexSettings, IndexState};
 use crate::{CompressedParams, HnswParams, IndexKind, Result};
-use follow::IndexState;
 
 /// Change-log entries kept by default: enough for any follower that reads within minutes.
-const DEFAULT_CHANGE_LOG_KEEP: i64 = 100_000;
+pub(crate) const DEFAULT_CHANGE_LOG_KEEP: i64 = 100_000;
 
 /// Settings for [`SqliteGallery`]; [`SqliteGalleryBuilder::open`] commits them.
 #[derive(Debug, Clone)]
 pub struct SqliteGalleryBuilder {
-    index: IndexKind,
-    hnsw: HnswParams,
-    compressed: CompressedParams,
-    threads: usize,
-    auto_compressed_from: usize,
+    indexes: IndexSettings,
     change_log_keep: i64,
 }
 
 impl Default for SqliteGalleryBuilder {
     fn default() -> Self {
-        Self {
-            index: IndexKind::Auto,
-            hnsw: HnswParams::default(),
-            compressed: CompressedParams::default(),
-            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            auto_compressed_from: crate::AUTO_COMPRESSED_FROM,
-            change_log_keep: DEFAULT_CHANGE_LOG_KEEP,
-        }
+        Self { indexes: IndexSettings::default(), change_log_keep: DEFAULT_CHANGE_LOG_KEEP }
     }
 }
 
 impl SqliteGalleryBuilder {
-    /// Exact, compressed, HNSW, or chosen per collection by its size (the default).
-    pub fn index(mut self, kind: IndexKind) -> Self {
-        self.index = kind;
-        self
-    }
-    pub fn hnsw_params(mut self, params: HnswParams) -> Self {
-        self.hnsw = params;
-        self
-    }
-    pub fn compressed_params(mut self, params: CompressedParams) -> Self {
-        self.compressed = params;
-        self
-    }
-    /// Threads for building indexes, batched search, and one large query's scan. Default: one
-    /// per core.
-    pub fn threads(mut self, threads: usize) -> Self {
-        self.threads = threads.max(1);
-        self
-    }
-    /// Collection size from which [`IndexKind::Auto`] picks the compressed index (checked on
-    /// open and as the collection grows).
-    pub fn auto_compressed_from(mut self, faces: usize) -> Self {
-        self.auto_compressed_from = faces;
-        self
-    }
-
-    /// Entries of the change log kept (default 100,000): a process whose indexes are further
-    /// behind reloads them. Older entries are deleted as writes go on.
-    pub fn change_log_keep(mut self, entries: usize) -> Self {
-        self.change_log_keep = entries.clamp(1, i64::MAX as usize) as i64;
-        self
-    }
+    crate::follow::index_setters!();
 
     /// Opens (or creates) the gallery file, migrates its schema and loads its indexes: HNSW
     /// graphs from their saved files when those are current (then only the changes since are
@@ -85,7 +43,7 @@ impl SqliteGalleryBuilder {
         let mut writer = schema::connect(&path)?;
         schema::prepare(&path, &mut writer)?;
         let reader = schema::connect(&path)?;
-        let state = IndexState::load(&path, &reader, &self)?;
+        let state = IndexState::load(&path, &reader, &self.indexes)?;
         Ok(SqliteGallery {
             path,
             writer: Mutex::new(writer),

@@ -3,15 +3,13 @@
 use faceprint_types::{BBox, ModelId};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use super::follow::{best_per_subject, max_seq, pruned_through, read_model};
+use super::follow::{max_seq, pruned_through, read_model};
 use super::{SqliteGallery, codec, schema};
-use crate::index::ScoredFace;
+use crate::checks::{best_template, check_face, check_metadata, check_name, now};
 use crate::{
     AddedFace, Candidate, FaceId, FaceRecord, FullFace, Gallery, GalleryError, GalleryStats, NewFace, Result, Subject,
     SubjectId, SubjectKey,
 };
-
-const MAX_NAME_CHARS: usize = 256;
 
 const SUBJECT_COLUMNS: &str = "s.id, s.name, s.metadata, s.created_at, \
                                (SELECT count(*) FROM faces f WHERE f.subject_id = s.id)";
@@ -19,10 +17,6 @@ const SUBJECT_COLUMNS: &str = "s.id, s.name, s.metadata, s.created_at, \
 const FACE_COLUMNS: &str = "f.id, f.subject_id, f.model, f.embedding, f.detection_score, \
                             f.bbox_x1, f.bbox_y1, f.bbox_x2, f.bbox_y2, f.image_sha256, f.enrolled_at, \
                             EXISTS (SELECT 1 FROM face_crops c WHERE c.face_id = f.id)";
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
 
 /// Reads [`SUBJECT_COLUMNS`] starting at column `at`.
 fn subject_from_row(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Subject> {
@@ -61,37 +55,6 @@ fn face_from_row(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<(FaceRe
 fn with_embedding((mut record, blob): (FaceRecord, Vec<u8>)) -> Result<FaceRecord> {
     record.embedding = codec::decode(&blob)?;
     Ok(record)
-}
-
-fn check_name(what: &str, name: &str) -> Result<()> {
-    let trimmed = name.trim();
-    if trimmed.is_empty() || trimmed != name {
-        return Err(GalleryError::Invalid(format!("{what} name {name:?} is empty or has surrounding spaces")));
-    }
-    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(GalleryError::Invalid(format!(
-            "{what} name must be at most {MAX_NAME_CHARS} characters, without control characters"
-        )));
-    }
-    if matches!(SubjectKey::parse(name), SubjectKey::Id(_)) {
-        return Err(GalleryError::Invalid(format!("{what} name {name:?} reads as an id (#number)")));
-    }
-    Ok(())
-}
-
-fn check_metadata(metadata: &serde_json::Value) -> Result<()> {
-    if !metadata.is_object() {
-        return Err(GalleryError::Invalid("subject metadata must be a JSON object".into()));
-    }
-    // Parsed again on every read of the subject: keep it small.
-    let size = metadata.to_string().len();
-    if size > crate::MAX_METADATA_BYTES {
-        return Err(GalleryError::Invalid(format!(
-            "subject metadata is {size} bytes of JSON, over the limit of {} bytes",
-            crate::MAX_METADATA_BYTES
-        )));
-    }
-    Ok(())
 }
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
@@ -146,20 +109,6 @@ fn set_model(tx: &Transaction<'_>, model: &ModelId, dims: usize) -> Result<()> {
         "INSERT OR REPLACE INTO meta (key, value) VALUES ('model', ?1), ('dims', ?2)",
         params![model.0, dims.to_string()],
     )?;
-    Ok(())
-}
-
-fn check_face(face: &NewFace) -> Result<()> {
-    if face.embedding.is_empty() || face.embedding.iter().any(|v| !v.is_finite()) {
-        return Err(GalleryError::Invalid("embedding is empty or not finite".into()));
-    }
-    let norm = face.embedding.iter().map(|v| v * v).sum::<f32>().sqrt();
-    if (norm - 1.0).abs() > 1e-3 {
-        return Err(GalleryError::Invalid(format!("embedding is not L2-normalised (norm {norm})")));
-    }
-    if face.image_sha256.len() != 64 || !face.image_sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(GalleryError::Invalid("image_sha256 must be 64 hex digits".into()));
-    }
     Ok(())
 }
 
@@ -230,49 +179,7 @@ impl SqliteGallery {
         Ok(out)
     }
 
-    fn check_query_model(&self, model: &ModelId, dims: usize) -> Result<bool> {
-        match &self.read_state().model {
-            None => Ok(false),
-            Some((current, _)) if current != model => {
-                Err(GalleryError::ModelMismatch { gallery: current.0.clone(), given: model.0.clone() })
-            }
-            Some((_, current_dims)) if *current_dims != dims => {
-                Err(GalleryError::DimensionMismatch { gallery: *current_dims, given: dims })
-            }
-            Some(_) => Ok(true),
-        }
-    }
-
-    /// Best face per subject for each query: asks the index for a few faces per wanted subject,
-    /// and for more while subjects with several templates crowd the list.
-    fn nearest_subjects(
-        &self,
-        collection: i64,
-        queries: &[Vec<f32>],
-        k: usize,
-    ) -> Result<Vec<Vec<(SubjectId, ScoredFace)>>> {
-        let state = self.read_state();
-        let Some(index) = state.index(collection) else { return Ok(vec![Vec::new(); queries.len()]) };
-        let subject_of = |face: FaceId| state.faces.get(&face).map(|&(_, subject)| subject);
-        let first = (k * 4).max(16).min(index.len());
-        let answers = index.search_batch(queries, first, self.settings.threads)?;
-        let mut out = Vec::with_capacity(queries.len());
-        for (query, mut faces) in queries.iter().zip(answers) {
-            let mut wanted = first;
-            loop {
-                let best = best_per_subject(&faces, subject_of, k);
-                if best.len() >= k || wanted >= index.len() || faces.len() < wanted {
-                    out.push(best);
-                    break;
-                }
-                wanted = (wanted * 4).min(index.len());
-                faces = index.search(query, wanted)?;
-            }
-        }
-        Ok(out)
-    }
-
-    fn name_candidates(&self, best: Vec<(SubjectId, ScoredFace)>) -> Result<Vec<Candidate>> {
+    fn name_candidates(&self, best: Vec<(SubjectId, crate::ScoredFace)>) -> Result<Vec<Candidate>> {
         let reader = self.reader();
         let mut names = reader.prepare_cached("SELECT name FROM subjects WHERE id = ?1")?;
         best.into_iter()
@@ -494,14 +401,11 @@ impl Gallery for SqliteGallery {
         let collection = collection_id(&self.reader(), collection)?;
         self.sync()?;
         // Every query's model and size are checked; `false` means the gallery is still empty.
-        let mut has_faces = true;
-        for query in queries {
-            has_faces &= self.check_query_model(model, query.len())?;
-        }
+        let has_faces = self.read_state().check_queries(model, queries.iter().map(Vec::len))?;
         if queries.is_empty() || !has_faces || k == 0 {
             return Ok(vec![Vec::new(); queries.len()]);
         }
-        let best = self.nearest_subjects(collection, queries, k)?;
+        let best = self.read_state().nearest_subjects(collection, queries, k)?;
         best.into_iter().map(|b| self.name_candidates(b)).collect()
     }
 
@@ -513,20 +417,11 @@ impl Gallery for SqliteGallery {
         query: &[f32],
     ) -> Result<(Subject, Option<Candidate>)> {
         let found = self.subject(collection, key)?;
-        if !self.check_query_model(model, query.len())? {
+        if !self.read_state().check_queries(model, [query.len()])? {
             return Ok((found, None));
         }
         let faces = self.faces(collection, &SubjectKey::Id(found.id))?;
-        let best = faces
-            .iter()
-            .map(|f| (f.id, faceprint_types::cosine_similarity(&f.embedding, query)))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(face_id, similarity)| Candidate {
-                subject_id: found.id,
-                subject: found.name.clone(),
-                similarity,
-                face_id,
-            });
+        let best = best_template(&found, &faces, query);
         Ok((found, best))
     }
 

@@ -41,6 +41,13 @@ pub struct DeletedOut {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Health {
     pub status: String,
+    /// Why the gallery is not ready, as a stable code (`gallery_unreachable`,
+    /// `gallery_auth_failed`, `gallery_extension_missing`, …); absent when ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The gallery's own words for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// Which face of a photo: `all` (default for detection and identification), `largest` or

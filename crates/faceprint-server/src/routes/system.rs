@@ -19,28 +19,34 @@ static DOCS_SCRIPT: &str = include_str!("../../static/docs.js");
 /// Alive: answers as long as the process serves HTTP, however busy inference is.
 #[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok".into() })
+    Json(Health { status: "ok".into(), code: None, message: None })
 }
 
 /// Ready: the models are loaded (they are before the server listens) and the gallery answers.
 /// The gallery is asked at most once a second; answers in between repeat the last one.
 #[utoipa::path(get, path = "/readyz", tag = "system", responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let cached = *state.readiness.last.lock().unwrap_or_else(|e| e.into_inner());
-    let ready = match cached {
-        Some((at, ready)) if at.elapsed() < READINESS_TTL => ready,
+    let cached = state.readiness.last.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let verdict = match cached {
+        Some((at, verdict)) if at.elapsed() < READINESS_TTL => verdict,
         _ => {
             state.readiness.checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let gallery = state.gallery.clone();
-            let ready = matches!(blocking(move || gallery.ready()).await, Ok(Ok(())));
-            *state.readiness.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), ready));
-            ready
+            let verdict = match blocking(move || gallery.ready()).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err((e.code().to_owned(), e.to_string())),
+                Err(e) => Err(("internal".to_owned(), e.to_string())),
+            };
+            *state.readiness.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), verdict.clone()));
+            verdict
         }
     };
-    if ready {
-        (StatusCode::OK, Json(Health { status: "ready".into() }))
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "gallery unavailable".into() }))
+    match verdict {
+        Ok(()) => (StatusCode::OK, Json(Health { status: "ready".into(), code: None, message: None })),
+        Err((code, message)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Health { status: "gallery unavailable".into(), code: Some(code), message: Some(message) }),
+        ),
     }
 }
 

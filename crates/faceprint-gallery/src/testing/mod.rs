@@ -12,6 +12,9 @@
 //!
 //! Each check takes a fresh gallery; vectors are small (8-d) and deterministic.
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
+
 use faceprint_types::{BBox, ModelId};
 use serde_json::json;
 

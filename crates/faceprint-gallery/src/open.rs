@@ -1,0 +1,65 @@
+//! One function that opens a gallery of either kind from where it lives: a `postgres://` URL
+//! or a file path.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::{Gallery, IndexKind, KeyStore, Result, SqliteGallery};
+
+/// A gallery and the API keys stored with it, whichever backend holds them.
+#[derive(Debug, Clone)]
+pub struct OpenGallery {
+    pub gallery: Arc<dyn Gallery>,
+    pub keys: Arc<dyn KeyStore>,
+    /// Where it lives, for messages: the path, or the URL without its password.
+    pub location: String,
+}
+
+/// How the opened gallery searches (both backends keep the same in-memory indexes).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenOptions {
+    pub index: IndexKind,
+    /// Faces the compressed index re-ranks exactly per query.
+    pub rerank: Option<usize>,
+    /// HNSW search width (efSearch).
+    pub ef_search: Option<usize>,
+    /// A database server's deadline per call (PostgreSQL; default 10 s).
+    pub timeout: Option<std::time::Duration>,
+}
+
+/// Opens `location`: a PostgreSQL database when it is a `postgres://` or `postgresql://` URL
+/// (with the `postgres` feature), otherwise an SQLite file (created if missing).
+pub fn open_gallery(location: &str, options: &OpenOptions) -> Result<OpenGallery> {
+    #[cfg(feature = "postgres")]
+    if crate::is_postgres_url(location) {
+        let mut builder = crate::PgGallery::builder().index(options.index);
+        if let Some(timeout) = options.timeout {
+            builder = builder.timeout(timeout);
+        }
+        let gallery = builder.open(location)?;
+        if let Some(expansion) = options.ef_search {
+            gallery.set_expansion_search(expansion);
+        }
+        if let Some(rerank) = options.rerank {
+            gallery.set_rerank(rerank);
+        }
+        let location = gallery.location().to_owned();
+        let gallery = Arc::new(gallery);
+        return Ok(OpenGallery { gallery: gallery.clone(), keys: gallery, location });
+    }
+    #[cfg(not(feature = "postgres"))]
+    if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+        return Err(crate::GalleryError::Invalid(
+            "this build has no PostgreSQL support (the faceprint-gallery `postgres` feature)".into(),
+        ));
+    }
+    let gallery = SqliteGallery::builder().index(options.index).open(Path::new(location))?;
+    if let Some(expansion) = options.ef_search {
+        gallery.set_expansion_search(expansion);
+    }
+    if let Some(rerank) = options.rerank {
+        gallery.set_rerank(rerank);
+    }
+    let gallery = Arc::new(gallery);
+    Ok(OpenGallery { gallery: gallery.clone(), keys: gallery, location: location.to_owned() })
+}
