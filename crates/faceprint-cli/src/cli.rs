@@ -437,6 +437,21 @@ pub enum EvalCommand {
         #[arg(long, value_enum, default_value = "center")]
         select: SelectArg,
     },
+    /// Clustering quality against folder-name labels (ROOT/Name/*.jpg): faceprint's grouping next
+    /// to DBSCAN with Immich's defaults and agglomerative average linkage, on the same faceprints.
+    Cluster {
+        /// A folder with one subfolder of photos per person.
+        #[arg(long)]
+        root: PathBuf,
+        /// Cluster every face of every photo; the faces that are not the centred one (the one the
+        /// label names) are distractors, clustered but not scored.
+        #[arg(long)]
+        all_faces: bool,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
     /// Open-set identification through a fresh gallery: rank-1 and TPIR at FPIR 1%.
     Identify {
         /// orl: subjects s1..s40, photos 1-5 enrolled and 6-10 searched; lfw: one folder per
@@ -458,6 +473,31 @@ pub enum EvalCommand {
     },
 }
 
+/// How faces are grouped into people (defaults tuned for the default pack; see BENCHMARKS.md).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct ClusterArgs {
+    /// Neighbours per face in the k-nearest-neighbour graph.
+    #[arg(long, default_value_t = faceprint::cluster::ClusterParams::default().neighbours)]
+    pub neighbours: usize,
+    /// Chinese whispers follows only edges at least this similar.
+    #[arg(long, default_value_t = faceprint::cluster::ClusterParams::default().seed_similarity)]
+    pub seed_similarity: f32,
+    /// Groups merge while their mean pairwise similarity is at least this.
+    #[arg(long, default_value_t = faceprint::cluster::ClusterParams::default().merge_similarity)]
+    pub merge_similarity: f32,
+}
+
+impl From<ClusterArgs> for faceprint::cluster::ClusterParams {
+    fn from(a: ClusterArgs) -> Self {
+        Self {
+            neighbours: a.neighbours,
+            seed_similarity: a.seed_similarity,
+            merge_similarity: a.merge_similarity,
+            ..Self::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ProtocolArg {
     Orl,
@@ -473,6 +513,9 @@ pub enum BenchCommand {
     /// The SQLite and the PostgreSQL gallery side by side: enrolment, opening, identification,
     /// and pgvector's SQL search, on the same synthetic faceprints.
     Stores(crate::bench_stores::StoresBenchArgs),
+    /// Clustering time, memory and quality on synthetic real-like faces (15,000 by default; up to
+    /// millions), with DBSCAN (Immich's defaults) and agglomerative average linkage beside it.
+    Cluster(crate::bench_cluster::ClusterBenchArgs),
     /// The HTTP server under load: starts `faceprint serve` on loopback, then drives /v1/compare
     /// and /v1/identify with 1, 8, 64 and 256 concurrent clients.
     Serve(crate::bench_serve::ServeBenchArgs),

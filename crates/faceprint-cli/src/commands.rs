@@ -54,6 +54,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             };
             crate::eval_gate::run(&engine, &args, quiet)
         }
+        Command::Eval { benchmark: EvalCommand::Cluster { root, all_faces, json, cluster }, engine } => {
+            let args = crate::eval_cluster::ClusterEvalArgs { root, all_faces, json, params: cluster.into() };
+            crate::eval_cluster::run(&engine, &args, quiet)
+        }
         Command::Eval { benchmark: EvalCommand::Identify { protocol, root, json, select, force }, engine } => {
             let gate = (!force).then(faceprint::analysis::QualityGate::default);
             eval_identify(&engine, protocol, &root, json, select.into(), gate, quiet)
@@ -105,6 +109,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench { what: BenchCommand::Search(args), engine } => crate::bench_search::run(&engine, &args),
         Command::Bench { what: BenchCommand::Serve(args), .. } => crate::bench_serve::run(&args),
         Command::Bench { what: BenchCommand::Stores(args), engine } => crate::bench_stores::run(&engine, &args),
+        Command::Bench { what: BenchCommand::Cluster(args), engine } => crate::bench_cluster::run(&engine, &args),
         Command::Demo { out, engine } => demo(&engine, &out),
         Command::Keys { action } => crate::serve_cmd::keys(&*open_store(&cli.gallery)?.keys, action),
         Command::Serve { listen, max_body_mb, queue, timeout_s, engine } => {

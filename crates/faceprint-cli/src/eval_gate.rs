@@ -37,16 +37,16 @@ const SEED: u64 = 2026;
 
 /// Photos labelled by person.
 #[derive(Debug)]
-struct LabelledPhotos {
+pub(crate) struct LabelledPhotos {
     /// Person names (a later root's prefixed with its position: `1:s1`).
-    people: Vec<String>,
+    pub(crate) people: Vec<String>,
     /// (index into `people`, path).
-    photos: Vec<(usize, PathBuf)>,
+    pub(crate) photos: Vec<(usize, PathBuf)>,
 }
 
 /// Every photo under `roots`, labelled by its folder. People are told apart by root and
 /// folder, so two datasets with an `s1` stay two people.
-fn labelled_photos(roots: &[PathBuf]) -> Result<LabelledPhotos> {
+pub(crate) fn labelled_photos(roots: &[PathBuf]) -> Result<LabelledPhotos> {
     let mut people = Vec::new();
     let mut photos = Vec::new();
     for (r, root) in roots.iter().enumerate() {

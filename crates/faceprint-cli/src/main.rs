@@ -3,6 +3,7 @@
 
 mod analyze_cmd;
 mod bench;
+mod bench_cluster;
 mod bench_hostile;
 mod bench_indexes;
 mod bench_search;
@@ -10,6 +11,7 @@ mod bench_serve;
 mod bench_stores;
 mod cli;
 mod commands;
+mod eval_cluster;
 mod eval_gate;
 mod eval_quality;
 mod gallery_cmd;

@@ -15,8 +15,17 @@ pub fn percentile_ms(samples: &mut [Duration], q: f64) -> f64 {
 
 /// Resident set size in KiB of a process: `"self"` or a pid, from `/proc` (Linux).
 pub fn rss_kib(process: &str) -> Option<u64> {
+    status_kib(process, "VmRSS:")
+}
+
+/// The most resident memory a process has held, in KiB (Linux).
+pub fn peak_rss_kib(process: &str) -> Option<u64> {
+    status_kib(process, "VmHWM:")
+}
+
+fn status_kib(process: &str, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{process}/status")).ok()?;
-    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    let line = status.lines().find_map(|l| l.strip_prefix(field))?;
     line.trim().trim_end_matches("kB").trim().parse().ok()
 }
 
@@ -31,5 +40,6 @@ mod tests {
         assert_eq!(percentile_ms(&mut samples, 99.0), 99.0);
         assert!(percentile_ms(&mut [], 50.0).is_nan());
         assert!(rss_kib("self").is_some_and(|kib| kib > 0));
+        assert!(peak_rss_kib("self") >= rss_kib("self"));
     }
 }

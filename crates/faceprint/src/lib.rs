@@ -50,7 +50,17 @@ pub use gallery::{
     EnrolPolicy, Enrolled, IdentifiedFace, MIN_ENROL_DETECTION_SCORE, MIN_ENROL_FACE_PX, SubjectVerdict, ensure_subject,
 };
 pub use open_set::{DEFAULT_FPIR, IdentifyThreshold, ImpostorModel};
-pub use select::FaceSelect;
+pub use select::{FaceSelect, centre_face};
+
+/// Grouping faces into people: a k-nearest-neighbour graph, constrained Chinese whispers and
+/// average-linkage merging (two faces of one photo are never one person; held people stay;
+/// barred faces never rejoin).
+pub mod cluster {
+    pub use faceprint_cluster::{
+        ClusterError, ClusterFace, ClusterParams, ClusterStats, Clustering, Group, NeighbourGraph, NeighbourSearch,
+        PersonId, cluster,
+    };
+}
 
 /// The vector indexes behind gallery search, for benchmarks and custom stores.
 pub mod index {

@@ -12,20 +12,26 @@ pub enum FaceSelect {
     Center,
 }
 
+/// The face whose box centre is nearest the image centre, by index.
+pub fn centre_face(faces: &[DetectedFace], width: u32, height: u32) -> Option<usize> {
+    let (cx, cy) = (width as f32 / 2.0, height as f32 / 2.0);
+    let distance = |f: &DetectedFace| {
+        let [x, y] = f.bbox.center();
+        (x - cx).powi(2) + (y - cy).powi(2)
+    };
+    faces.iter().enumerate().min_by(|a, b| distance(a.1).total_cmp(&distance(b.1))).map(|(i, _)| i)
+}
+
 impl FaceSelect {
     pub fn apply(self, mut faces: Vec<DetectedFace>, width: u32, height: u32) -> Vec<DetectedFace> {
-        let key: Box<dyn Fn(&DetectedFace) -> f32> = match self {
+        let best = match self {
             FaceSelect::All => return faces,
-            FaceSelect::Largest => Box::new(|f: &DetectedFace| -f.bbox.area()),
-            FaceSelect::Center => {
-                let (cx, cy) = (width as f32 / 2.0, height as f32 / 2.0);
-                Box::new(move |f: &DetectedFace| {
-                    let [x, y] = f.bbox.center();
-                    (x - cx).powi(2) + (y - cy).powi(2)
-                })
+            // The first of equal largest faces (min_by keeps the first of equals).
+            FaceSelect::Largest => {
+                faces.iter().enumerate().min_by(|a, b| (-a.1.bbox.area()).total_cmp(&-b.1.bbox.area())).map(|(i, _)| i)
             }
+            FaceSelect::Center => centre_face(&faces, width, height),
         };
-        let best = faces.iter().enumerate().min_by(|a, b| key(a.1).total_cmp(&key(b.1))).map(|(i, _)| i);
         match best {
             Some(i) => vec![faces.swap_remove(i)],
             None => faces,

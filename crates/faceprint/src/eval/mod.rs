@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use faceprint_types::Embedding;
 
+pub mod clustering;
 pub mod evidence;
 pub mod identification;
 pub mod quality;

@@ -27,6 +27,9 @@ use scan::{CHUNK, ChunkDistances, Shortlist, chunk_distances, chunk_distances_po
 
 /// Rows from which one query's scan is split across threads.
 const PARALLEL_ROWS_FROM: usize = 64 * CHUNK;
+/// Queries scanned together in one pass over the codes by a batch search: a chunk's planes
+/// (64 KiB for 512-bit codes) stay in cache for all of them.
+const QUERIES_PER_PASS: usize = 32;
 /// The centre is re-fitted (and every code redone) each time the index doubles, until it has
 /// this many faces: by then the mean is known to within noise, and redoing millions of codes
 /// inside one enrolment would stall it.
@@ -282,6 +285,43 @@ impl CompressedIndex {
         top.into_sorted()
     }
 
+    /// Many queries on one thread: each chunk of codes is read from memory once for a block of
+    /// [`QUERIES_PER_PASS`] queries and scanned for all of them while it sits in cache, where one
+    /// query at a time streams the whole gallery per query. The answers are [`Self::search_one`]'s.
+    fn search_many(&self, queries: &[Vec<f32>], k: usize) -> Vec<Vec<ScoredFace>> {
+        let rerank = self.params.rerank.max(k);
+        let shortlist = self.params.shortlist.max(rerank);
+        let words = self.words();
+        let len = self.vectors.len();
+        let mut answers = Vec::with_capacity(queries.len());
+        let mut distances = ChunkDistances::new();
+        for block in queries.chunks(QUERIES_PER_PASS) {
+            let encoded: Vec<(Vec<u64>, Vec<f32>)> = block.iter().map(|q| self.encode_rotated(q)).collect();
+            let mut lists: Vec<Shortlist> = block.iter().map(|_| Shortlist::new(shortlist)).collect();
+            for chunk in 0..len.div_ceil(CHUNK) {
+                let planes = &self.codes[chunk * words * CHUNK..(chunk + 1) * words * CHUNK];
+                let first = chunk * CHUNK;
+                for ((code, _), list) in encoded.iter().zip(&mut lists) {
+                    match self.kernel {
+                        ScanKernel::Dispatched => chunk_distances(planes, code, &mut distances),
+                        ScanKernel::Portable => chunk_distances_portable(planes, code, &mut distances),
+                    }
+                    list.offer(&distances, first, CHUNK.min(len - first));
+                }
+            }
+            for ((query, (_, rotated)), list) in block.iter().zip(&encoded).zip(lists) {
+                let rows = self.refine(list.into_rows(), rotated, rerank, 1);
+                let mut top = TopK::new(k);
+                for row in rows {
+                    let similarity = dot(self.vectors.vector(row), query);
+                    top.push(ScoredFace { face_id: self.vectors.id_at(row), similarity });
+                }
+                answers.push(top.into_sorted());
+            }
+        }
+        answers
+    }
+
     /// Whether every face would be scored exactly anyway: then that is the same answer without
     /// the codes.
     fn exact_is_cheaper(&self, k: usize) -> bool {
@@ -351,8 +391,7 @@ impl VectorIndex for CompressedIndex {
             // Too few queries to keep every thread busy: split each query's scan instead.
             return Ok(queries.iter().map(|q| self.search_one(q, k, threads)).collect());
         }
-        let per_thread =
-            parallel_chunks(queries, threads, |mine| mine.iter().map(|q| self.search_one(q, k, 1)).collect::<Vec<_>>());
+        let per_thread = parallel_chunks(queries, threads, |mine| self.search_many(mine, k));
         Ok(per_thread.into_iter().flatten().collect())
     }
 
