@@ -3,7 +3,6 @@
 //! identity's faces drawn around it at real same-person similarities), with DBSCAN as Immich
 //! runs it and agglomerative average linkage side by side where they fit (both are quadratic).
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
@@ -11,7 +10,7 @@ use faceprint::cluster::{ClusterFace, ClusterParams, cluster};
 use faceprint::eval::clustering::{ClusterScores, agglomerative_average, dbscan, score_clustering};
 use serde_json::{Value, json};
 
-use crate::bench_search::{draw, fit_real_faces, probes};
+use crate::bench_search::{SyntheticArgs, draw, fit_real_faces, probes};
 use crate::cli::{ClusterArgs, EngineArgs};
 use crate::eval_cluster::incremental;
 use crate::measure::{peak_rss_kib, rss_kib};
@@ -35,14 +34,8 @@ pub struct ClusterBenchArgs {
     /// Faces the compressed scan re-ranks exactly per face.
     #[arg(long)]
     pub rerank: Option<usize>,
-    /// The team's test data: real faces to fit the distribution.
-    #[arg(long, default_value = "../shared/testdata")]
-    pub testdata: PathBuf,
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Also write the results as JSON.
-    #[arg(long)]
-    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub synthetic: SyntheticArgs,
 }
 
 /// Above this many faces the baselines' n² pairs are not run by default.
@@ -57,12 +50,12 @@ pub fn run(engine_args: &EngineArgs, args: &ClusterBenchArgs) -> Result<std::pro
         bail!("--n must be at least 2 and --faces-per-person at least 1");
     }
     let dir = tempfile::tempdir()?;
-    let (fit, _, _) = fit_real_faces(&args.testdata, engine_args, dir.path())?;
+    let (fit, _, _) = fit_real_faces(&args.synthetic.testdata, engine_args, dir.path())?;
     let dims = fit.mean.len();
     let people = ((args.n as f64 / args.faces_per_person).ceil() as usize).max(1);
     eprintln!("== drawing {people} people and {} faces of them", args.n);
-    let identities = draw(&fit, true, people, args.seed);
-    let (faces, person_of) = probes(&fit, true, &identities, dims, args.n, args.seed + 11);
+    let identities = draw(&fit, true, people, args.synthetic.seed);
+    let (faces, person_of) = probes(&fit, true, &identities, dims, args.n, args.synthetic.seed + 11);
     drop(identities);
     let rss_before = rss_kib("self").unwrap_or(0);
 
@@ -111,7 +104,7 @@ pub fn run(engine_args: &EngineArgs, args: &ClusterBenchArgs) -> Result<std::pro
         report["baselines"] = json!({ "dbscan_immich": immich, "agglomerative": agglomerative });
     }
     print_report(&report);
-    if let Some(path) = &args.json {
+    if let Some(path) = &args.synthetic.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
     }
     Ok(std::process::ExitCode::SUCCESS)

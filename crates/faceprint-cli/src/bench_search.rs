@@ -93,6 +93,20 @@ pub enum DistributionArg {
     Both,
 }
 
+/// Where the synthetic real-like faceprints of `bench stores` and `bench cluster` come from,
+/// and where their results go.
+#[derive(Debug, clap::Args)]
+pub struct SyntheticArgs {
+    /// The team's test data: real faces to fit the distribution.
+    #[arg(long, default_value = "../shared/testdata")]
+    pub testdata: PathBuf,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Also write the results as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
 /// The real faces' statistics the synthetic vectors are drawn from.
 pub(crate) struct Fit {
     pub(crate) mean: Vec<f32>,

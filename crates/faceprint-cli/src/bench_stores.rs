@@ -10,7 +10,7 @@ use anyhow::{Result, bail};
 use faceprint::{DEFAULT_COLLECTION, Gallery, NewFace, PgGallery, SubjectKey};
 use serde_json::{Value, json};
 
-use crate::bench_search::{draw, fit_real_faces, probes};
+use crate::bench_search::{SyntheticArgs, draw, fit_real_faces, probes};
 use crate::cli::EngineArgs;
 use crate::measure::percentile_ms;
 
@@ -36,14 +36,8 @@ pub struct StoresBenchArgs {
     /// Where the SQLite gallery goes. Default: a temporary folder.
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
-    /// The team's test data: real faces to fit the distribution.
-    #[arg(long, default_value = "../shared/testdata")]
-    pub testdata: PathBuf,
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Also write the results as JSON.
-    #[arg(long)]
-    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub synthetic: SyntheticArgs,
 }
 
 fn model() -> faceprint::ModelId {
@@ -142,11 +136,11 @@ pub fn run(engine_args: &EngineArgs, args: &StoresBenchArgs) -> Result<std::proc
     let temporary = tempfile::tempdir()?;
     let dir = args.work_dir.clone().unwrap_or_else(|| temporary.path().to_path_buf());
     std::fs::create_dir_all(&dir)?;
-    let (fit, _, _) = fit_real_faces(&args.testdata, engine_args, &dir)?;
+    let (fit, _, _) = fit_real_faces(&args.synthetic.testdata, engine_args, &dir)?;
     let dims = fit.mean.len();
     eprintln!("== drawing {} vectors and {} probes", args.n, args.queries);
-    let base = draw(&fit, true, args.n, args.seed);
-    let (queries, _) = probes(&fit, true, &base, dims, args.queries, args.seed + 7);
+    let base = draw(&fit, true, args.n, args.synthetic.seed);
+    let (queries, _) = probes(&fit, true, &base, dims, args.queries, args.synthetic.seed + 7);
 
     let path = dir.join("bench-stores.db");
     let _ = std::fs::remove_file(&path);
@@ -193,7 +187,7 @@ pub fn run(engine_args: &EngineArgs, args: &StoresBenchArgs) -> Result<std::proc
         }
     }
     println!("{}", serde_json::to_string_pretty(&report)?);
-    if let Some(path) = &args.json {
+    if let Some(path) = &args.synthetic.json {
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
     }
     Ok(std::process::ExitCode::SUCCESS)
