@@ -75,3 +75,41 @@ fn bad_input_is_an_error() {
     assert!(cluster(&held, &ClusterParams::default()).is_err(), "one person held twice in one photo");
     assert!(cluster(&[], &ClusterParams::default()).expect("empty is fine").groups.is_empty());
 }
+
+/// 60 people of 5 faces each in 64 dimensions: a random unit centre per person, each face the
+/// centre plus noise (same-person similarity about 0.6, different people about 0).
+fn people(seed: u64) -> Vec<Vec<f32>> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut unit = |scale: f32, around: Option<&[f32]>| {
+        let mut v: Vec<f32> =
+            (0..64).map(|d| around.map_or(0.0, |c| c[d]) + scale * rng.random_range(-1.0..1.0)).collect();
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= n);
+        v
+    };
+    let mut faces = Vec::new();
+    for _ in 0..60 {
+        let centre = unit(1.0, None);
+        for _ in 0..5 {
+            faces.push(unit(0.12, Some(&centre)));
+        }
+    }
+    faces
+}
+
+#[test]
+fn the_compressed_graph_groups_as_the_exact_one_does() {
+    let vectors = people(7);
+    let faces: Vec<ClusterFace> = vectors.iter().enumerate().map(|(i, v)| ClusterFace::new(v, i as u64)).collect();
+    let exact = run(&faces);
+    let compressed_params = ClusterParams { exact_below: 0, rerank: 30, threads: 2, ..ClusterParams::default() };
+    let compressed = cluster(&faces, &compressed_params).unwrap();
+    assert_eq!(compressed.stats.search, faceprint_cluster::NeighbourSearch::Compressed);
+    assert_eq!(exact.stats.search, faceprint_cluster::NeighbourSearch::Exact);
+    assert_eq!(compressed.group_of, exact.group_of);
+    assert_eq!(exact.groups.len(), 60, "one group per person");
+    for (i, &g) in exact.group_of.iter().enumerate() {
+        assert_eq!(g, exact.group_of[i / 5 * 5], "face {i} is not with its person");
+    }
+}
