@@ -447,6 +447,10 @@ pub enum EvalCommand {
         /// label names) are distractors, clustered but not scored.
         #[arg(long)]
         all_faces: bool,
+        /// Write faceprint's mistakes as a contact sheet (PNG): the clusters holding more than
+        /// one person, then the people split over several clusters.
+        #[arg(long)]
+        sheet: Option<PathBuf>,
         #[arg(long)]
         json: bool,
         #[command(flatten)]

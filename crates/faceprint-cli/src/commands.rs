@@ -54,8 +54,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             };
             crate::eval_gate::run(&engine, &args, quiet)
         }
-        Command::Eval { benchmark: EvalCommand::Cluster { root, all_faces, json, cluster }, engine } => {
-            let args = crate::eval_cluster::ClusterEvalArgs { root, all_faces, json, params: cluster.into() };
+        Command::Eval { benchmark: EvalCommand::Cluster { root, all_faces, sheet, json, cluster }, engine } => {
+            let args = crate::eval_cluster::ClusterEvalArgs { root, sheet, all_faces, json, params: cluster.into() };
             crate::eval_cluster::run(&engine, &args, quiet)
         }
         Command::Eval { benchmark: EvalCommand::Identify { protocol, root, json, select, force }, engine } => {

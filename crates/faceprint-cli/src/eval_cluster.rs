@@ -24,6 +24,7 @@ const IMMICH_MIN_FACES: usize = 3;
 #[derive(Debug)]
 pub struct ClusterEvalArgs {
     pub root: PathBuf,
+    pub sheet: Option<PathBuf>,
     pub all_faces: bool,
     pub json: bool,
     pub params: ClusterParams,
@@ -37,6 +38,7 @@ struct FaceSet {
     photo: Vec<u64>,
     /// The person of a labelled face; `None` for a distractor.
     person: Vec<Option<usize>>,
+    boxes: Vec<faceprint::BBox>,
     /// Photos where no face was found: their labelled face is scored as a cluster of its own.
     missed: Vec<usize>,
 }
@@ -64,6 +66,7 @@ fn collect_faces(engine_args: &EngineArgs, labelled: &LabelledPhotos, all_faces:
             let Some(embedding) = face.embedding else { continue };
             set.vectors.push(embedding.vector);
             set.photo.push(outcome.index as u64);
+            set.boxes.push(face.detection.bbox);
             set.person.push((Some(i) == centre).then_some(person));
         }
     });
@@ -144,6 +147,64 @@ pub(crate) fn incremental(
     })
 }
 
+/// Rows of the sheet at most, and faces per row.
+const SHEET_ROWS: usize = 40;
+const SHEET_COLUMNS: usize = 8;
+
+/// A contact sheet of faceprint's mistakes among the labelled faces: first each cluster that
+/// holds more than one person (captioned with the people's names), then each person split over
+/// several clusters (captioned with the cluster numbers).
+fn write_mistakes_sheet(
+    path: &std::path::Path,
+    set: &FaceSet,
+    labelled: &LabelledPhotos,
+    labels: &[usize],
+) -> Result<()> {
+    use std::collections::BTreeMap;
+    let labelled_faces: Vec<usize> = (0..labels.len()).filter(|&i| set.person[i].is_some()).collect();
+    let mut by_cluster: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    let mut by_person: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for &i in &labelled_faces {
+        by_cluster.entry(labels[i]).or_default().push(i);
+        by_person.entry(set.person[i].unwrap_or_default()).or_default().push(i);
+    }
+    let mixed = by_cluster.values().filter(|faces| faces.iter().any(|&i| set.person[i] != set.person[faces[0]]));
+    let split = by_person.values().filter(|faces| faces.iter().any(|&i| labels[i] != labels[faces[0]]));
+    let rows: Vec<(&Vec<usize>, bool)> =
+        mixed.map(|f| (f, true)).chain(split.map(|f| (f, false))).take(SHEET_ROWS).collect();
+    let limits = faceprint::DecodeLimits::default();
+    let mut images = std::collections::HashMap::new();
+    for &(faces, _) in &rows {
+        for &i in faces.iter().take(SHEET_COLUMNS) {
+            let photo = set.photo[i] as usize;
+            if let std::collections::hash_map::Entry::Vacant(slot) = images.entry(photo) {
+                let bytes = std::fs::read(&labelled.photos[photo].1)?;
+                slot.insert(faceprint::imaging::decode_image(&bytes, &limits)?);
+            }
+        }
+    }
+    let tiles: Vec<Vec<faceprint::draw::Tile>> = rows
+        .iter()
+        .map(|&(faces, mixed)| {
+            faces
+                .iter()
+                .take(SHEET_COLUMNS)
+                .map(|&i| faceprint::draw::Tile {
+                    image: &images[&(set.photo[i] as usize)],
+                    face: Some(set.boxes[i]),
+                    caption: if mixed {
+                        labelled.people[set.person[i].unwrap_or_default()].clone()
+                    } else {
+                        format!("cluster {}", labels[i])
+                    },
+                })
+                .collect()
+        })
+        .collect();
+    faceprint::draw::contact_sheet(&tiles, SHEET_COLUMNS, 128).save(path)?;
+    Ok(())
+}
+
 pub fn run(engine_args: &EngineArgs, args: &ClusterEvalArgs, quiet: bool) -> Result<ExitCode> {
     let labelled = labelled_photos(std::slice::from_ref(&args.root))?;
     let set = collect_faces(engine_args, &labelled, args.all_faces, quiet)?;
@@ -156,6 +217,9 @@ pub fn run(engine_args: &EngineArgs, args: &ClusterEvalArgs, quiet: bool) -> Res
         Ok(full.clone())
     })?;
     let incremental = incremental(&views, &set.photo, &set.person, &full, &args.params)?;
+    if let Some(path) = &args.sheet {
+        write_mistakes_sheet(path, &set, &labelled, &full)?;
+    }
     let immich = scored(&set, || Ok(dbscan(&views, IMMICH_MAX_DISTANCE, IMMICH_MIN_FACES)))?;
     // The same threshold as faceprint's merging, so the comparison is of the methods.
     let agglomerative = scored(&set, || Ok(agglomerative_average(&views, args.params.merge_similarity)))?;

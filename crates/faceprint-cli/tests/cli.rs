@@ -358,10 +358,14 @@ fn without_the_landmark_model_analysis_still_scores_quality() {
 #[test]
 fn eval_cluster_meets_the_devtest_targets_and_beats_both_baselines() {
     let root = testdata().join("lfw-devtest/images");
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = dir.path().join("mistakes.png");
     for all_faces in [false, true] {
         let mut args = vec!["-q", "eval", "cluster", "--json", "--root", s(&root)];
         if all_faces {
             args.push("--all-faces");
+        } else {
+            args.extend(["--sheet", s(&sheet)]);
         }
         let output = faceprint(&args);
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -388,4 +392,9 @@ fn eval_cluster_meets_the_devtest_targets_and_beats_both_baselines() {
         assert!(f(incremental, "agreement_bcubed_f") >= 0.995, "{incremental}");
         assert!(f(incremental, "bcubed_f") >= 0.995, "{incremental}");
     }
+    // The mistakes' contact sheet: 8 thumbnails of 128 px a row, a row per mistake (measured: one
+    // merged pair and ten split people).
+    let sheet = image::open(&sheet).expect("the sheet is a PNG").to_rgb8();
+    assert_eq!(sheet.width(), 8 * 128);
+    assert!(sheet.height() >= 2 * 128 && sheet.height() <= 40 * (128 + 18), "{} rows of pixels", sheet.height());
 }

@@ -172,8 +172,10 @@ pub(crate) fn average_linkage(
         if ra == rb {
             continue;
         }
-        // A stored mean bounds the pair's current one from above (a merged group's mean to a
-        // third is a weighted mean of its parts'), so the entry is re-scored and re-queued.
+        // An entry made before either side merged is stale: a merged group's mean to a third is
+        // the weighted mean of its parts', so among the pair's entries the highest bounds it
+        // from above when the graph linked both parts to the third. Stale entries are re-scored
+        // and re-queued, never acted on.
         let current = groups.mean_similarity(ra, rb);
         if (ra, rb) != (a, b) || current != similarity {
             if current >= threshold {

@@ -8,6 +8,7 @@ pub mod analysis;
 pub mod decode;
 pub mod draw;
 pub mod scrfd;
+pub mod sheet;
 
 pub use align::{ARCFACE_TEMPLATE_112, Similarity2, align_to_arcface_112, estimate_similarity};
 pub use decode::{DecodeError, DecodeLimits, decode_image};
