@@ -6,6 +6,8 @@
 
 use std::collections::HashMap;
 
+use faceprint_types::cosine_similarity;
+
 /// How well a clustering matches the identities. The field names are the `eval cluster` JSON
 /// contract.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -94,18 +96,15 @@ pub fn score_clustering(predicted: &[usize], truth: &[usize]) -> ClusterScores {
     }
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
 /// Immich's face clustering: DBSCAN on cosine distance with `max_distance` 0.5 and
 /// `min_faces` 3 (scikit-learn's semantics: a face is a core face when at least `min_faces`
 /// faces, itself included, lie within the distance; a border face joins the first cluster that
 /// reaches it). Noise faces are clusters of one.
 pub fn dbscan(vectors: &[&[f32]], max_distance: f32, min_faces: usize) -> Vec<usize> {
     let n = vectors.len();
-    let near: Vec<Vec<usize>> =
-        (0..n).map(|i| (0..n).filter(|&j| 1.0 - dot(vectors[i], vectors[j]) <= max_distance).collect()).collect();
+    let near: Vec<Vec<usize>> = (0..n)
+        .map(|i| (0..n).filter(|&j| 1.0 - cosine_similarity(vectors[i], vectors[j]) <= max_distance).collect())
+        .collect();
     let core: Vec<bool> = near.iter().map(|list| list.len() >= min_faces).collect();
     let mut label: Vec<Option<usize>> = vec![None; n];
     let mut clusters = 0;
@@ -149,7 +148,7 @@ pub fn agglomerative_average(vectors: &[&[f32]], min_similarity: f32) -> Vec<usi
     let mut condensed = Vec::with_capacity(n * (n - 1) / 2);
     for i in 0..n {
         for j in i + 1..n {
-            condensed.push(f64::from(1.0 - dot(vectors[i], vectors[j])));
+            condensed.push(f64::from(1.0 - cosine_similarity(vectors[i], vectors[j])));
         }
     }
     let dendrogram = kodama::linkage(&mut condensed, n, kodama::Method::Average);

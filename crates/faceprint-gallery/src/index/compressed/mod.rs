@@ -251,33 +251,42 @@ impl CompressedIndex {
 
     /// Shortlists the nearest codes among chunks `chunks`.
     fn scan(&self, query: &[u64], chunks: &[usize], shortlist: usize) -> Shortlist {
-        let words = self.words();
-        let len = self.vectors.len();
         let mut list = Shortlist::new(shortlist);
         let mut distances = ChunkDistances::new();
         for &chunk in chunks {
-            let planes = &self.codes[chunk * words * CHUNK..(chunk + 1) * words * CHUNK];
-            match self.kernel {
-                ScanKernel::Dispatched => chunk_distances(planes, query, &mut distances),
-                ScanKernel::Portable => chunk_distances_portable(planes, query, &mut distances),
-            }
-            let first = chunk * CHUNK;
-            list.offer(&distances, first, CHUNK.min(len - first));
+            self.offer_chunk(chunk, query, &mut distances, &mut list);
         }
         list
     }
 
-    /// One query on up to `threads` threads: shortlist by Hamming distance, re-score against
-    /// the float query, then score exactly.
-    fn search_one(&self, query: &[f32], k: usize, threads: usize) -> Vec<ScoredFace> {
-        let rerank = self.params.rerank.max(k);
-        let shortlist = self.params.shortlist.max(rerank);
-        let (code, rotated) = self.encode_rotated(query);
-        let chunks: Vec<usize> = (0..self.vectors.len().div_ceil(CHUNK)).collect();
-        let threads = if self.vectors.len() >= PARALLEL_ROWS_FROM { threads } else { 1 };
-        let lists = parallel_chunks(&chunks, threads, |mine| self.scan(&code, mine, shortlist));
-        let rows = lists.into_iter().reduce(Shortlist::merge).map(Shortlist::into_rows).unwrap_or_default();
-        let rows = self.refine(rows, &rotated, rerank, threads);
+    /// Rows a query's Hamming shortlist keeps: at least the `rerank` (and the `k`) after it.
+    fn shortlist_len(&self, k: usize) -> usize {
+        self.params.shortlist.max(self.params.rerank.max(k))
+    }
+
+    /// Offers one chunk's codes to a query's shortlist (`distances` is scratch space).
+    fn offer_chunk(&self, chunk: usize, query: &[u64], distances: &mut ChunkDistances, list: &mut Shortlist) {
+        let words = self.words();
+        let planes = &self.codes[chunk * words * CHUNK..(chunk + 1) * words * CHUNK];
+        match self.kernel {
+            ScanKernel::Dispatched => chunk_distances(planes, query, distances),
+            ScanKernel::Portable => chunk_distances_portable(planes, query, distances),
+        }
+        let first = chunk * CHUNK;
+        list.offer(distances, first, CHUNK.min(self.vectors.len() - first));
+    }
+
+    /// The end of a search: re-scores the shortlisted rows against the float query (`rotated`
+    /// is its rotated form), then scores the best `rerank` exactly and keeps the top `k`.
+    fn rescore(
+        &self,
+        shortlisted: Vec<usize>,
+        query: &[f32],
+        rotated: &[f32],
+        k: usize,
+        threads: usize,
+    ) -> Vec<ScoredFace> {
+        let rows = self.refine(shortlisted, rotated, self.params.rerank.max(k), threads);
         let mut top = TopK::new(k);
         for row in rows {
             top.push(ScoredFace { face_id: self.vectors.id_at(row), similarity: dot(self.vectors.vector(row), query) });
@@ -285,38 +294,35 @@ impl CompressedIndex {
         top.into_sorted()
     }
 
+    /// One query on up to `threads` threads: shortlist by Hamming distance, re-score against
+    /// the float query, then score exactly.
+    fn search_one(&self, query: &[f32], k: usize, threads: usize) -> Vec<ScoredFace> {
+        let shortlist = self.shortlist_len(k);
+        let (code, rotated) = self.encode_rotated(query);
+        let chunks: Vec<usize> = (0..self.vectors.len().div_ceil(CHUNK)).collect();
+        let threads = if self.vectors.len() >= PARALLEL_ROWS_FROM { threads } else { 1 };
+        let lists = parallel_chunks(&chunks, threads, |mine| self.scan(&code, mine, shortlist));
+        let rows = lists.into_iter().reduce(Shortlist::merge).map(Shortlist::into_rows).unwrap_or_default();
+        self.rescore(rows, query, &rotated, k, threads)
+    }
+
     /// Many queries on one thread: each chunk of codes is read from memory once for a block of
     /// [`QUERIES_PER_PASS`] queries and scanned for all of them while it sits in cache, where one
     /// query at a time streams the whole gallery per query. The answers are [`Self::search_one`]'s.
     fn search_many(&self, queries: &[Vec<f32>], k: usize) -> Vec<Vec<ScoredFace>> {
-        let rerank = self.params.rerank.max(k);
-        let shortlist = self.params.shortlist.max(rerank);
-        let words = self.words();
-        let len = self.vectors.len();
+        let shortlist = self.shortlist_len(k);
         let mut answers = Vec::with_capacity(queries.len());
         let mut distances = ChunkDistances::new();
         for block in queries.chunks(QUERIES_PER_PASS) {
             let encoded: Vec<(Vec<u64>, Vec<f32>)> = block.iter().map(|q| self.encode_rotated(q)).collect();
             let mut lists: Vec<Shortlist> = block.iter().map(|_| Shortlist::new(shortlist)).collect();
-            for chunk in 0..len.div_ceil(CHUNK) {
-                let planes = &self.codes[chunk * words * CHUNK..(chunk + 1) * words * CHUNK];
-                let first = chunk * CHUNK;
+            for chunk in 0..self.vectors.len().div_ceil(CHUNK) {
                 for ((code, _), list) in encoded.iter().zip(&mut lists) {
-                    match self.kernel {
-                        ScanKernel::Dispatched => chunk_distances(planes, code, &mut distances),
-                        ScanKernel::Portable => chunk_distances_portable(planes, code, &mut distances),
-                    }
-                    list.offer(&distances, first, CHUNK.min(len - first));
+                    self.offer_chunk(chunk, code, &mut distances, list);
                 }
             }
             for ((query, (_, rotated)), list) in block.iter().zip(&encoded).zip(lists) {
-                let rows = self.refine(list.into_rows(), rotated, rerank, 1);
-                let mut top = TopK::new(k);
-                for row in rows {
-                    let similarity = dot(self.vectors.vector(row), query);
-                    top.push(ScoredFace { face_id: self.vectors.id_at(row), similarity });
-                }
-                answers.push(top.into_sorted());
+                answers.push(self.rescore(list.into_rows(), query, rotated, k, 1));
             }
         }
         answers
