@@ -338,6 +338,12 @@ pub enum Command {
         #[command(subcommand)]
         what: BenchCommand,
     },
+    /// The photo library: index folders of photos, group their faces into people, name them,
+    /// and find a person across them.
+    Library {
+        #[command(subcommand)]
+        action: crate::library_cmd::LibraryCommand,
+    },
     /// API keys for the HTTP server, stored (hashed) in the gallery file.
     Keys {
         #[command(subcommand)]
@@ -520,6 +526,9 @@ pub enum BenchCommand {
     /// Clustering time, memory and quality on synthetic real-like faces (15,000 by default; up to
     /// millions), with DBSCAN (Immich's defaults) and agglomerative average linkage beside it.
     Cluster(crate::bench_cluster::ClusterBenchArgs),
+    /// `library add` against `embed` on the same photos, rounds alternating: indexing a photo
+    /// library should cost what embedding does.
+    Library(crate::bench_library::LibraryBenchArgs),
     /// The HTTP server under load: starts `faceprint serve` on loopback, then drives /v1/compare
     /// and /v1/identify with 1, 8, 64 and 256 concurrent clients.
     Serve(crate::bench_serve::ServeBenchArgs),

@@ -110,7 +110,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench { what: BenchCommand::Serve(args), .. } => crate::bench_serve::run(&args),
         Command::Bench { what: BenchCommand::Stores(args), engine } => crate::bench_stores::run(&engine, &args),
         Command::Bench { what: BenchCommand::Cluster(args), engine } => crate::bench_cluster::run(&engine, &args),
+        Command::Bench { what: BenchCommand::Library(args), engine } => crate::bench_library::run(&engine, &args),
         Command::Demo { out, engine } => demo(&engine, &out),
+        Command::Library { action } => crate::library_cmd::run(&open_store(&cli.gallery)?, action, quiet),
         Command::Keys { action } => crate::serve_cmd::keys(&*open_store(&cli.gallery)?.keys, action),
         Command::Serve { listen, max_body_mb, queue, timeout_s, engine } => {
             let config = faceprint_server::ServerConfig {

@@ -32,12 +32,13 @@ pub fn gallery_path(args: &GalleryArgs) -> Result<PathBuf> {
 pub struct Store {
     pub gallery: Arc<dyn Gallery>,
     pub keys: Arc<dyn KeyStore>,
+    pub library: Option<Arc<dyn faceprint::library::Library>>,
 }
 
 pub fn open_store(args: &GalleryArgs) -> Result<Store> {
     let location = gallery_path(args)?;
     let opened = open_location(&location, args)?;
-    Ok(Store { gallery: opened.gallery, keys: opened.keys })
+    Ok(Store { gallery: opened.gallery, keys: opened.keys, library: opened.library })
 }
 
 /// Opens a gallery file or `postgres://` URL with the search settings of `args`.

@@ -48,7 +48,10 @@ pub fn serve(
         println!("faceprint listening on http://{address}");
         use std::io::Write;
         std::io::stdout().flush()?;
-        let state = faceprint_server::AppState::new(Arc::new(engine), store.gallery, store.keys, config);
+        let mut state = faceprint_server::AppState::new(Arc::new(engine), store.gallery, store.keys, config);
+        if let Some(library) = store.library {
+            state = state.with_library(library);
+        }
         faceprint_server::serve(listener, state, faceprint_server::shutdown_signal()).await?;
         eprintln!("faceprint: stopped");
         Ok(ExitCode::SUCCESS)

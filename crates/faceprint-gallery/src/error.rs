@@ -23,6 +23,8 @@ pub enum GalleryError {
     DuplicateSubject(String),
     #[error("no face with id {0} in this collection")]
     UnknownFace(i64),
+    #[error("no person {0} in the photo library")]
+    UnknownPerson(i64),
     #[error("invalid argument: {0}")]
     Invalid(String),
     #[error("gallery storage failed: {0}")]
@@ -56,6 +58,7 @@ impl GalleryError {
             GalleryError::UnknownSubject(_) => "unknown_subject",
             GalleryError::DuplicateSubject(_) => "duplicate_subject",
             GalleryError::UnknownFace(_) => "unknown_face",
+            GalleryError::UnknownPerson(_) => "unknown_person",
             GalleryError::Invalid(_) => "invalid_argument",
             GalleryError::Storage(_) => "storage_failed",
             GalleryError::Index(_) => "index_failed",

@@ -36,6 +36,7 @@ mod copy;
 mod error;
 mod follow;
 mod index;
+pub mod library;
 mod model;
 mod open;
 #[cfg(feature = "postgres")]

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::library::Library;
 use crate::{Gallery, IndexKind, KeyStore, Result, SqliteGallery};
 
 /// A gallery and the API keys stored with it, whichever backend holds them.
@@ -11,6 +12,8 @@ use crate::{Gallery, IndexKind, KeyStore, Result, SqliteGallery};
 pub struct OpenGallery {
     pub gallery: Arc<dyn Gallery>,
     pub keys: Arc<dyn KeyStore>,
+    /// The photo library kept with it; `None` where the backend has none yet (PostgreSQL).
+    pub library: Option<Arc<dyn Library>>,
     /// Where it lives, for messages: the path, or the URL without its password.
     pub location: String,
 }
@@ -45,7 +48,7 @@ pub fn open_gallery(location: &str, options: &OpenOptions) -> Result<OpenGallery
         }
         let location = gallery.location().to_owned();
         let gallery = Arc::new(gallery);
-        return Ok(OpenGallery { gallery: gallery.clone(), keys: gallery, location });
+        return Ok(OpenGallery { gallery: gallery.clone(), keys: gallery, library: None, location });
     }
     #[cfg(not(feature = "postgres"))]
     if location.starts_with("postgres://") || location.starts_with("postgresql://") {
@@ -61,5 +64,10 @@ pub fn open_gallery(location: &str, options: &OpenOptions) -> Result<OpenGallery
         gallery.set_rerank(rerank);
     }
     let gallery = Arc::new(gallery);
-    Ok(OpenGallery { gallery: gallery.clone(), keys: gallery, location: location.to_owned() })
+    Ok(OpenGallery {
+        gallery: gallery.clone(),
+        keys: gallery.clone(),
+        library: Some(gallery),
+        location: location.to_owned(),
+    })
 }

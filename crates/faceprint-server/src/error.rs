@@ -36,6 +36,8 @@ pub enum ApiError {
     BadRequest { code: &'static str, message: String },
     #[error("no route for this path")]
     NoRoute,
+    #[error("this server's gallery keeps no photo library (it is kept in SQLite galleries)")]
+    NoLibrary,
     #[error(transparent)]
     Engine(#[from] EngineError),
     /// Something that is the server's fault; the detail is logged, not sent.
@@ -66,6 +68,7 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } => "body_too_large",
             ApiError::BadRequest { code, .. } => code,
             ApiError::NoRoute => "not_found",
+            ApiError::NoLibrary => "no_library",
             ApiError::Engine(e) => e.code(),
             ApiError::Internal(_) => "internal",
         }
@@ -81,6 +84,7 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::NoRoute => StatusCode::NOT_FOUND,
+            ApiError::NoLibrary => StatusCode::NOT_IMPLEMENTED,
             ApiError::Engine(e) => engine_status(e),
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -117,9 +121,10 @@ fn decode_status(error: &DecodeError) -> StatusCode {
 
 fn gallery_status(error: &GalleryError) -> StatusCode {
     match error {
-        GalleryError::UnknownCollection(_) | GalleryError::UnknownSubject(_) | GalleryError::UnknownFace(_) => {
-            StatusCode::NOT_FOUND
-        }
+        GalleryError::UnknownCollection(_)
+        | GalleryError::UnknownSubject(_)
+        | GalleryError::UnknownFace(_)
+        | GalleryError::UnknownPerson(_) => StatusCode::NOT_FOUND,
         GalleryError::DuplicateCollection(_)
         | GalleryError::DuplicateSubject(_)
         | GalleryError::ModelMismatch { .. }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use faceprint::library::Library;
 use faceprint::{FaceEngine, Gallery, KeyStore};
 
 use crate::images::BodyBudget;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub(crate) engine: Arc<FaceEngine>,
     pub(crate) gallery: Arc<dyn Gallery>,
     pub(crate) keys: Arc<dyn KeyStore>,
+    /// The photo library kept with the gallery, when the backend has one.
+    pub(crate) library: Option<Arc<dyn Library>>,
     pub(crate) pool: Arc<InferencePool>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) bodies: Arc<BodyBudget>,
@@ -69,12 +72,20 @@ impl AppState {
             engine,
             gallery,
             keys,
+            library: None,
             pool: Arc::new(InferencePool::new(config.queue_capacity.max(1))),
             metrics: Arc::new(Metrics::default()),
             bodies: Arc::new(BodyBudget::new(config.body_budget_bytes)),
             readiness: Arc::new(Readiness::default()),
             config,
         }
+    }
+
+    /// Serves the photo library kept with the gallery (`/v1/library/…`, the People and Search
+    /// views); without one those answer `501 no_library`.
+    pub fn with_library(mut self, library: Arc<dyn Library>) -> AppState {
+        self.library = Some(library);
+        self
     }
 
     /// Inference requests admitted and not finished.

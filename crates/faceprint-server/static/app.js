@@ -123,6 +123,99 @@ async function refresh() {
   } catch (e) { status(e.message, true); }
 }
 
+// The photo library: people and search. Face crops need the key, so they are fetched and shown
+// from blob URLs.
+async function faceImage(img, faceId) {
+  try {
+    const response = await fetch("/v1/library/faces/" + faceId + "/crop", { headers: { Authorization: "Bearer " + key() } });
+    if (response.ok) img.src = URL.createObjectURL(await response.blob());
+  } catch (e) { /* the crop stays blank */ }
+}
+
+async function libraryAction(method, path, body, done) {
+  try {
+    await api(method, path, body ? JSON.stringify(body) : undefined, body ? "application/json" : undefined);
+    status(done);
+    await refreshPeople();
+  } catch (e) { status(e.message, true); }
+}
+
+async function showFaces(person, list) {
+  try {
+    const faces = await api("GET", "/v1/library/people/" + person.id + "/faces");
+    list.innerHTML = "";
+    faces.forEach((face) => {
+      const figure = document.createElement("figure");
+      figure.innerHTML = "<img alt=''><button title='not this person: remove'>remove</button>";
+      faceImage(figure.querySelector("img"), face.face_id);
+      figure.querySelector("button").onclick = () => libraryAction("DELETE",
+        "/v1/library/people/" + person.id + "/faces/" + face.face_id, null,
+        "removed face " + face.face_id + " from person " + person.id);
+      list.appendChild(figure);
+    });
+  } catch (e) { status(e.message, true); }
+}
+
+async function refreshPeople() {
+  try {
+    const people = await api("GET", "/v1/library/people");
+    const grid = $("people");
+    grid.innerHTML = "";
+    people.forEach((person) => {
+      const card = document.createElement("div");
+      card.className = "person";
+      card.innerHTML = "<img class='face' alt=''><div class='who'></div>" +
+        "<input class='name' type='text' placeholder='name'><button class='name'>Name</button><br>" +
+        "<input class='from' type='text' placeholder='person id'><button class='merge'>Merge in</button><br>" +
+        "<button class='faces'>Faces</button> <button class='split'>Split</button><div class='face-list'></div>";
+      card.querySelector(".who").textContent = (person.name || "person " + person.id) + " · " + person.faces + " face(s)";
+      if (person.representative_face) faceImage(card.querySelector("img.face"), person.representative_face);
+      card.querySelector("button.name").onclick = () => {
+        const name = card.querySelector("input.name").value.trim();
+        if (name) libraryAction("POST", "/v1/library/people/" + person.id + "/name", { name }, "named person " + person.id + " " + name).then(refresh);
+      };
+      card.querySelector("button.merge").onclick = () => {
+        const from = Number(card.querySelector("input.from").value);
+        libraryAction("POST", "/v1/library/people/" + person.id + "/merge", { from }, "merged person " + from + " into " + person.id);
+      };
+      card.querySelector("button.faces").onclick = () => showFaces(person, card.querySelector(".face-list"));
+      card.querySelector("button.split").onclick = async () => {
+        try {
+          const split = await api("POST", "/v1/library/people/" + person.id + "/split?apply=true");
+          status(split.created.length ? "split person " + person.id + " into " + split.groups.length : "person " + person.id + ": no split proposed");
+          await refreshPeople();
+        } catch (e) { status(e.message, true); }
+      };
+      grid.appendChild(card);
+    });
+    $("people-count").textContent = people.length + " people";
+  } catch (e) { status(e.message, true); }
+}
+
+async function searchLibrary(file) {
+  $("library-found").textContent = "searching…";
+  try {
+    const hits = await api("POST", "/v1/library/search", file, file.type || "application/octet-stream");
+    const body = $("library-results");
+    body.innerHTML = "";
+    hits.forEach((hit) => {
+      const row = document.createElement("tr");
+      row.innerHTML = "<td><img alt=''></td><td></td><td></td>";
+      faceImage(row.querySelector("img"), hit.face_id);
+      row.children[1].textContent = hit.similarity.toFixed(3);
+      row.children[2].textContent = hit.path || "";
+      body.appendChild(row);
+    });
+    $("library-found").textContent = hits.length + " photo(s) found";
+  } catch (e) { $("library-found").textContent = ""; status(e.message, true); }
+}
+
+$("load-people").onclick = refreshPeople;
+$("library-file").onchange = (e) => { if (e.target.files[0]) searchLibrary(e.target.files[0]); };
+const libraryDrop = $("library-drop");
+libraryDrop.ondragover = (e) => e.preventDefault();
+libraryDrop.ondrop = (e) => { e.preventDefault(); if (e.dataTransfer.files[0]) searchLibrary(e.dataTransfer.files[0]); };
+
 $("key").value = key();
 $("save-key").onclick = () => { localStorage.setItem("faceprint-key", $("key").value.trim()); status("key saved"); refresh(); };
 $("file").onchange = (e) => { if (e.target.files[0]) load(e.target.files[0]); };

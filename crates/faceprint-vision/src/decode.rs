@@ -87,6 +87,21 @@ impl DecodeError {
 /// upsampler asserts on a crafted JPEG) gives `Corrupt`, not a crashed process: decoders are
 /// third-party code reading untrusted input, and nothing they built survives the panic.
 pub fn decode_image(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, DecodeError> {
+    decode_oriented(bytes, limits).map(|decoded| decoded.image)
+}
+
+/// A decoded image and whether its file said which way up it is.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// 8-bit RGB, the EXIF orientation applied.
+    pub image: RgbImage,
+    /// The file carries an EXIF orientation tag (any value, "normal" included): its camera
+    /// knew which way up it was held, so a photo with no face is not worth turning.
+    pub orientation_tagged: bool,
+}
+
+/// [`decode_image`], also reporting whether the file had an EXIF orientation tag.
+pub fn decode_oriented(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, DecodeError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_checked(bytes, limits))).unwrap_or_else(|panic| {
         let reason = panic
             .downcast_ref::<&str>()
@@ -97,7 +112,7 @@ pub fn decode_image(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, Dec
     })
 }
 
-fn decode_checked(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, DecodeError> {
+fn decode_checked(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, DecodeError> {
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
     }
@@ -120,6 +135,15 @@ fn decode_checked(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, Decod
         return Err(DecodeError::Corrupt(format!("the image is {width}x{height}")));
     }
     let orientation = decoder.orientation().map_err(map_image_error)?;
+    // `orientation()` answers "no transform" both for a missing tag and for one that says
+    // upright: only the EXIF block itself tells them apart.
+    let orientation_tagged = orientation != Orientation::NoTransforms
+        || decoder
+            .exif_metadata()
+            .map_err(map_image_error)?
+            .as_deref()
+            .and_then(Orientation::from_exif_chunk)
+            .is_some();
     let bytes = DecodeLimits::decode_cost(width, height, decoder.color_type(), orientation);
     if bytes > limits.max_decoded_bytes {
         return Err(DecodeError::TooManyDecodedBytes { bytes, limit: limits.max_decoded_bytes });
@@ -136,10 +160,11 @@ fn decode_checked(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, Decod
     };
     let mut image = DynamicImage::ImageRgb8(rgb);
     image.apply_orientation(orientation);
-    Ok(match image {
+    let image = match image {
         DynamicImage::ImageRgb8(rgb) => rgb,
         other => other.to_rgb8(),
-    })
+    };
+    Ok(Decoded { image, orientation_tagged })
 }
 
 fn map_image_error(error: ImageError) -> DecodeError {

@@ -11,5 +11,5 @@ pub mod scrfd;
 pub mod sheet;
 
 pub use align::{ARCFACE_TEMPLATE_112, Similarity2, align_to_arcface_112, estimate_similarity};
-pub use decode::{DecodeError, DecodeLimits, decode_image};
+pub use decode::{DecodeError, DecodeLimits, Decoded, decode_image, decode_oriented};
 pub use image::RgbImage;

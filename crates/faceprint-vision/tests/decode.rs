@@ -2,7 +2,7 @@
 
 use std::io::Cursor;
 
-use faceprint_vision::{DecodeLimits, decode_image};
+use faceprint_vision::{DecodeLimits, decode_image, decode_oriented};
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 
 const RED: [u8; 3] = [255, 0, 0];
@@ -70,6 +70,16 @@ fn exif_orientations_one_to_eight_are_applied() {
         assert_eq!(image.dimensions(), dims, "orientation {orientation}");
         assert_eq!(corners(&image), quadrant_colours, "orientation {orientation}");
     }
+}
+
+#[test]
+fn an_orientation_tag_is_reported_even_when_it_says_upright() {
+    for orientation in [1, 3, 6] {
+        let decoded = decode_oriented(&jpeg_with_orientation(orientation), &DecodeLimits::default()).unwrap();
+        assert!(decoded.orientation_tagged, "orientation {orientation}");
+    }
+    let untagged = encode(&DynamicImage::ImageRgb8(quadrants()), ImageFormat::Jpeg);
+    assert!(!decode_oriented(&untagged, &DecodeLimits::default()).unwrap().orientation_tagged);
 }
 
 #[test]

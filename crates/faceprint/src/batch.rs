@@ -77,6 +77,14 @@ impl FaceEngine {
         self.process_inputs_through(inputs, select, Stages::ENROL, on_result)
     }
 
+    /// [`FaceEngine::process_inputs`] for a photo library: every face, with its aligned crop and
+    /// its quality (without the landmark model, so it costs what embedding does), the image's
+    /// sha256, and a photo with no face and no EXIF orientation tag retried turned
+    /// ([`ImageFaces::rotation`]).
+    pub fn process_inputs_for_library(&self, inputs: Vec<Input>, on_result: impl FnMut(FileOutcome)) {
+        self.process_inputs_through(inputs, FaceSelect::All, Stages::LIBRARY, on_result)
+    }
+
     /// [`FaceEngine::process_inputs`] with every face analysed ([`FaceEngine::analyse_bytes`]).
     pub fn process_inputs_analysed(&self, inputs: Vec<Input>, select: FaceSelect, on_result: impl FnMut(FileOutcome)) {
         self.process_inputs_through(inputs, select, Stages::ANALYSE, on_result)

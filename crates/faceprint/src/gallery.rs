@@ -103,7 +103,7 @@ type FaceVector = (faceprint_gallery::FaceId, Vec<f32>);
 
 /// PNG, lossless: re-embedding from the stored crop must give the embedding it would have
 /// given at enrolment.
-fn encode_png(crop: &RgbImage) -> Result<Vec<u8>, Error> {
+pub(crate) fn encode_png(crop: &RgbImage) -> Result<Vec<u8>, Error> {
     let mut png = Vec::new();
     image::codecs::png::PngEncoder::new(&mut png)
         .write_image(crop.as_raw(), crop.width(), crop.height(), image::ExtendedColorType::Rgb8)

@@ -26,6 +26,7 @@ mod error;
 pub mod eval;
 mod face_analysis;
 mod gallery;
+pub mod library;
 mod open_set;
 mod select;
 pub mod transfer;

@@ -4,6 +4,7 @@
 mod codec;
 mod follow;
 pub(crate) mod keys;
+mod library;
 mod saved;
 mod schema;
 mod store;

@@ -66,6 +66,51 @@ const MIGRATIONS: &[&str] = &[
         revoked INTEGER NOT NULL DEFAULT 0
     ) STRICT;
     "#,
+    // 3: the photo library. A photo's faces are gallery faces (collection 'library', made with
+    // the first photo, one subject per photo); these tables add its files, the faces' landmarks
+    // and quality, people and bars. Deleting a gallery face or subject takes its library rows.
+    r#"
+    CREATE TABLE library_photos (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        sha256 TEXT NOT NULL UNIQUE,
+        subject_id INTEGER NOT NULL UNIQUE REFERENCES subjects(id) ON DELETE CASCADE,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        rotation INTEGER NOT NULL DEFAULT 0,
+        added_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE library_files (
+        path TEXT PRIMARY KEY,
+        photo_id INTEGER REFERENCES library_photos(id) ON DELETE CASCADE,
+        size INTEGER NOT NULL,
+        modified_ns INTEGER NOT NULL,
+        error TEXT,
+        CHECK ((photo_id IS NULL) <> (error IS NULL))
+    ) STRICT;
+    CREATE INDEX library_files_photo ON library_files(photo_id);
+    CREATE TABLE library_people (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT UNIQUE,
+        subject_id INTEGER REFERENCES subjects(id) ON DELETE SET NULL,
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE library_faces (
+        face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+        photo_id INTEGER NOT NULL REFERENCES library_photos(id) ON DELETE CASCADE,
+        landmarks TEXT NOT NULL,
+        quality REAL NOT NULL,
+        person_id INTEGER REFERENCES library_people(id) ON DELETE SET NULL,
+        -- The copy of this face among its named person's gallery templates.
+        template_face_id INTEGER REFERENCES faces(id) ON DELETE SET NULL
+    ) STRICT;
+    CREATE INDEX library_faces_photo ON library_faces(photo_id);
+    CREATE INDEX library_faces_person ON library_faces(person_id);
+    CREATE TABLE library_barred (
+        face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+        person_id INTEGER NOT NULL REFERENCES library_people(id) ON DELETE CASCADE,
+        PRIMARY KEY (face_id, person_id)
+    ) STRICT;
+    "#,
 ];
 
 /// The newest schema this build knows.

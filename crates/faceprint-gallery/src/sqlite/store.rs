@@ -61,7 +61,7 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
     e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)
 }
 
-fn collection_id(connection: &Connection, name: &str) -> Result<i64> {
+pub(super) fn collection_id(connection: &Connection, name: &str) -> Result<i64> {
     connection
         .prepare_cached("SELECT id FROM collections WHERE name = ?1")?
         .query_row([name], |r| r.get(0))
@@ -69,7 +69,7 @@ fn collection_id(connection: &Connection, name: &str) -> Result<i64> {
         .ok_or_else(|| GalleryError::UnknownCollection(name.to_owned()))
 }
 
-fn subject(connection: &Connection, collection: i64, key: &SubjectKey) -> Result<Subject> {
+pub(super) fn subject(connection: &Connection, collection: i64, key: &SubjectKey) -> Result<Subject> {
     let found = match key {
         SubjectKey::Id(id) => connection
             .prepare_cached(&format!(
@@ -112,7 +112,7 @@ fn set_model(tx: &Transaction<'_>, model: &ModelId, dims: usize) -> Result<()> {
     Ok(())
 }
 
-fn add_face_in(tx: &Transaction<'_>, collection: i64, key: &SubjectKey, face: NewFace) -> Result<AddedFace> {
+pub(super) fn add_face_in(tx: &Transaction<'_>, collection: i64, key: &SubjectKey, face: NewFace) -> Result<AddedFace> {
     check_face(&face)?;
     let subject_id = subject(tx, collection, key)?.id;
     adopt_model(tx, &face.model, face.embedding.len())?;
@@ -166,7 +166,7 @@ impl SqliteGallery {
 
     /// Runs `work` in one write transaction (taken at once, so concurrent writers queue instead
     /// of failing), commits durably, then shows the change to this process's indexes.
-    fn write<T>(&self, work: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    pub(super) fn write<T>(&self, work: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let mut connection = self.writer();
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)

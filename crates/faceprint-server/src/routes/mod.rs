@@ -3,6 +3,7 @@
 
 pub(crate) mod engine;
 pub(crate) mod gallery;
+pub(crate) mod library;
 pub(crate) mod schema;
 pub(crate) mod system;
 
@@ -24,6 +25,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/identify", post(gallery::identify))
         .route("/v1/collections/{collection}/subjects", get(gallery::list_subjects))
         .route("/v1/collections/{collection}/subjects/{id}", get(gallery::get_subject))
+        .route("/v1/library", get(library::status))
+        .route("/v1/library/people", get(library::people))
+        .route("/v1/library/people/{id}/faces", get(library::person_faces))
+        .route("/v1/library/faces/{id}/crop", get(library::face_crop))
+        .route("/v1/library/search", get(library::search_by_subject).post(library::search_by_photo))
         .route("/metrics", get(system::metrics))
         .route("/openapi.json", get(system::openapi))
         .route_layer(from_fn_with_state(state.clone(), auth::require_read));
@@ -35,6 +41,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/collections/{collection}/subjects/{id}/faces", post(gallery::enrol))
         .route("/v1/collections/{collection}/faces/{id}", delete(gallery::delete_face))
+        .route("/v1/library/people/{id}/name", post(library::name_person))
+        .route("/v1/library/people/{id}/merge", post(library::merge_people))
+        .route("/v1/library/people/{id}/split", post(library::split_person))
+        .route("/v1/library/people/{id}/faces/{face}", delete(library::remove_face))
         .route_layer(from_fn_with_state(state.clone(), auth::require_write));
     let open = Router::new()
         .route("/healthz", get(system::healthz))

@@ -59,6 +59,17 @@ impl App {
         App { router: faceprint_server::app(state.clone()), state, gallery, read, write, dir }
     }
 
+    /// An application whose gallery file also serves its photo library, indexed from `folders`
+    /// and grouped.
+    pub fn with_library(folders: &[PathBuf]) -> App {
+        let mut app = App::new();
+        faceprint::library::index_folders(&engine(), app.gallery.as_ref(), folders, |_, _| {}).unwrap();
+        faceprint::library::group_new_faces(app.gallery.as_ref(), app.gallery.as_ref(), &Default::default()).unwrap();
+        app.state = app.state.clone().with_library(app.gallery.clone());
+        app.router = faceprint_server::app(app.state.clone());
+        app
+    }
+
     /// Inference requests admitted and not finished.
     pub fn state_queue_depth(&self) -> usize {
         self.state.queue_depth()

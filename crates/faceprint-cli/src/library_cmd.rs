@@ -1,0 +1,329 @@
+//! `faceprint library …`: index folders of photos, group their faces into people, name them,
+//! and find a person across the photos.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use faceprint::library::{GroupingOptions, Library, Person, PhotoHit, group_new_faces, index_folders, propose_split};
+use faceprint::{FaceEngine, FaceSelect, Gallery, SubjectKey};
+use serde_json::json;
+
+use crate::cli::EngineArgs;
+use crate::commands::build_engine;
+use crate::gallery_cmd::Store;
+use crate::progress;
+
+#[derive(Debug, Subcommand)]
+pub enum LibraryCommand {
+    /// Index every photo under the folders (recursively), then group new faces into people.
+    /// Re-running only reads new or changed files; a killed run resumes where it stopped.
+    Add {
+        #[command(flatten)]
+        engine: EngineArgs,
+        #[arg(required = true)]
+        folders: Vec<PathBuf>,
+        /// Index only; leave new faces unassigned until the next run.
+        #[arg(long)]
+        no_grouping: bool,
+        /// One JSON object: what was indexed and grouped.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Photos, faces, people, unassigned faces, and the files that could not be indexed.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The people found (named or not), most faces first; or act on one.
+    People {
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        action: Option<PeopleCommand>,
+    },
+    /// Photos where a person appears: the person of a probe photo, or a named subject.
+    Search(SearchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PeopleCommand {
+    /// Name a person: it becomes the gallery subject of that name, so identify and verify find it.
+    Name { person: i64, name: String },
+    /// Move every face of FROM into INTO.
+    Merge { into: i64, from: i64 },
+    /// Propose sub-groups of a person's faces; --apply moves every sub-group but the largest to
+    /// a new person (those faces never rejoin this one).
+    Split {
+        person: i64,
+        #[arg(long)]
+        apply: bool,
+        /// How much stricter than grouping the re-clustering is (added to both similarity
+        /// thresholds).
+        #[arg(long, default_value_t = 0.1)]
+        strictness: f32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take a face from a person; it never rejoins that person.
+    RemoveFace { person: i64, face: i64 },
+    /// A person's faces, best quality first: id, photo and its files, box, quality. One JSON
+    /// object per line.
+    Faces { person: i64 },
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// A photo of the person to find (its largest face).
+    #[arg(long, conflicts_with = "subject", required_unless_present = "subject")]
+    photo: Option<PathBuf>,
+    /// A gallery subject (a named person, or anyone enrolled): its templates are the probes.
+    #[arg(long)]
+    subject: Option<String>,
+    /// Most photos to return.
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
+    /// Write the photos found as one image: thumbnails, the face boxed, its similarity written.
+    #[arg(long)]
+    contact_sheet: Option<PathBuf>,
+    /// One JSON object per photo found, best first.
+    #[arg(long)]
+    json: bool,
+}
+
+const SHEET_COLUMNS: usize = 8;
+const SHEET_ROWS: usize = 8;
+
+pub fn run(store: &Store, command: LibraryCommand, quiet: bool) -> Result<ExitCode> {
+    let library = store.library.as_deref().context(
+        "the photo library is kept in SQLite galleries for now: give --gallery a file, not a PostgreSQL URL",
+    )?;
+    match command {
+        LibraryCommand::Add { engine, folders, no_grouping, json } => {
+            add(&build_engine(&engine)?, &*store.gallery, library, &folders, !no_grouping, json, quiet)
+        }
+        LibraryCommand::Status { json } => status(library, json),
+        LibraryCommand::People { json, action: None } => people(library, json),
+        LibraryCommand::People { action: Some(action), .. } => people_action(library, action),
+        LibraryCommand::Search(args) => search(&*store.gallery, library, args),
+    }
+}
+
+fn add(
+    engine: &FaceEngine,
+    gallery: &dyn Gallery,
+    library: &dyn Library,
+    folders: &[PathBuf],
+    grouping: bool,
+    json: bool,
+    quiet: bool,
+) -> Result<ExitCode> {
+    for folder in folders {
+        if !folder.is_dir() {
+            bail!("{} is not a folder", folder.display());
+        }
+    }
+    // The bar is made once the walk has counted the files.
+    let mut bar = None;
+    let indexed = index_folders(engine, library, folders, |done, total| {
+        bar.get_or_insert_with(|| progress::bar(total, quiet, "indexing")).set_position(done as u64);
+    })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let grouped = match grouping {
+        true => Some(group_new_faces(gallery, library, &GroupingOptions::default())?),
+        false => None,
+    };
+    if json {
+        println!("{}", json!({ "indexed": indexed, "grouped": grouped }));
+    } else {
+        println!(
+            "{} image files: {} added ({} faces, {} turned to find them), {} unchanged, {} moved or copied, \
+             {} failed, {} gone ({} photos removed) ({:.1} s)",
+            indexed.files,
+            indexed.added,
+            indexed.faces,
+            indexed.turned,
+            indexed.unchanged,
+            indexed.linked,
+            indexed.failed,
+            indexed.gone,
+            indexed.removed_photos,
+            indexed.seconds
+        );
+        if let Some(g) = grouped {
+            println!(
+                "grouping: {} faces joined people, {} new people ({} faces), {} faces unassigned ({:.1} s)",
+                g.joined, g.new_people, g.new_people_faces, g.unassigned, g.seconds
+            );
+        }
+        if indexed.failed > 0 {
+            println!("files that failed: faceprint library status");
+        }
+    }
+    Ok(if indexed.failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn status(library: &dyn Library, json: bool) -> Result<ExitCode> {
+    let status = library.library_status()?;
+    let errors = library.file_errors()?;
+    if json {
+        println!("{}", json!({ "status": status, "errors": errors }));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{} photos ({} files), {} faces, {} people ({} named), {} unassigned faces, {} files failed",
+        status.photos,
+        status.files,
+        status.faces,
+        status.people,
+        status.named_people,
+        status.unassigned_faces,
+        status.errors
+    );
+    for error in errors {
+        println!("  {}: {}", error.path, error.error);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn person_line(person: &Person) -> String {
+    let face = person.representative_face.map_or("-".to_owned(), |f| f.to_string());
+    format!(
+        "person {:>5}  {:>5} faces  face {face}  {}",
+        person.id,
+        person.faces,
+        person.name.as_deref().unwrap_or("(unnamed)")
+    )
+}
+
+fn people(library: &dyn Library, json: bool) -> Result<ExitCode> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for person in library.people()? {
+        match json {
+            true => writeln!(out, "{}", serde_json::to_string(&person)?)?,
+            false => writeln!(out, "{}", person_line(&person))?,
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn people_action(library: &dyn Library, action: PeopleCommand) -> Result<ExitCode> {
+    match action {
+        PeopleCommand::Name { person, name } => println!("{}", person_line(&library.name_person(person, &name)?)),
+        PeopleCommand::Merge { into, from } => println!("{}", person_line(&library.merge_people(into, from)?)),
+        PeopleCommand::RemoveFace { person, face } => {
+            library.remove_face(person, face)?;
+            println!("face {face} removed from person {person}; it will not rejoin");
+        }
+        PeopleCommand::Faces { person } => {
+            for face in library.person_faces(person)? {
+                let paths = library.photos(&[face.photo])?.pop().map(|p| p.paths).unwrap_or_default();
+                println!("{}", json!({ "face": face, "paths": paths }));
+            }
+        }
+        PeopleCommand::Split { person, apply, strictness, json } => {
+            let groups = propose_split(library, person, strictness)?;
+            if json {
+                println!("{}", json!({ "person": person, "groups": groups, "applied": apply && groups.len() > 1 }));
+            } else if groups.len() < 2 {
+                println!("person {person}: its faces hold together; no split proposed");
+            } else {
+                for (i, group) in groups.iter().enumerate() {
+                    let stays = if i == 0 { " (stays)" } else { "" };
+                    println!("group {}{stays}: faces {:?}", i + 1, group);
+                }
+            }
+            if apply && groups.len() > 1 {
+                for group in &groups[1..] {
+                    let created = library.split_person(person, group)?;
+                    if !json {
+                        println!("{}", person_line(&created));
+                    }
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn search(gallery: &dyn Gallery, library: &dyn Library, args: SearchArgs) -> Result<ExitCode> {
+    let engine = build_engine(&args.engine)?;
+    let model = engine.model_id().clone();
+    let queries: Vec<Vec<f32>> = match (&args.photo, &args.subject) {
+        (Some(photo), _) => {
+            let faces = engine.faces_in_file(photo, FaceSelect::Largest, true)?;
+            vec![faces.embedding(0).with_context(|| format!("probe {}", photo.display()))?.vector.clone()]
+        }
+        (None, Some(subject)) => faceprint::library::subject_probes(gallery, &SubjectKey::parse(subject))?,
+        (None, None) => bail!("give --photo or --subject"),
+    };
+    // Matches need the model's verification threshold (the engine's --threshold).
+    let hits = faceprint::library::search_photos(gallery, library, &model, &queries, engine.threshold(), args.limit)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for hit in &hits {
+        if args.json {
+            writeln!(out, "{}", hit_record(hit))?;
+        } else {
+            let path = hit.photo.paths.first().map_or("?", String::as_str);
+            writeln!(out, "{:.3}  {path}  face {}", hit.similarity, hit.face_id)?;
+        }
+    }
+    out.flush()?;
+    if let Some(sheet) = &args.contact_sheet {
+        write_sheet(&engine, &hits, sheet)?;
+    }
+    Ok(if hits.is_empty() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn hit_record(hit: &PhotoHit) -> serde_json::Value {
+    let b = hit.bbox;
+    json!({
+        "photo_id": hit.photo.id,
+        "path": hit.photo.paths.first(),
+        "paths": hit.photo.paths,
+        "similarity": hit.similarity,
+        "face_id": hit.face_id,
+        "bbox": [b.x1, b.y1, b.x2, b.y2],
+        "person": hit.person,
+    })
+}
+
+/// The photos found as one image, best first; a photo that cannot be read now is left out.
+fn write_sheet(engine: &FaceEngine, hits: &[PhotoHit], path: &std::path::Path) -> Result<()> {
+    let shown: Vec<(&PhotoHit, faceprint::imaging::RgbImage)> = hits
+        .iter()
+        .take(SHEET_COLUMNS * SHEET_ROWS)
+        .filter_map(|hit| faceprint::library::indexed_image(engine, &hit.photo).ok().map(|image| (hit, image)))
+        .collect();
+    let tiles: Vec<Vec<faceprint::draw::Tile<'_>>> = shown
+        .chunks(SHEET_COLUMNS)
+        .map(|row| {
+            row.iter()
+                .map(|(hit, image)| faceprint::draw::Tile {
+                    image,
+                    face: Some(hit.bbox),
+                    caption: format!("{:.2} {}", hit.similarity, file_name(&hit.photo.paths)),
+                })
+                .collect()
+        })
+        .collect();
+    faceprint::draw::contact_sheet(&tiles, SHEET_COLUMNS, 160)
+        .save(path)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+fn file_name(paths: &[String]) -> String {
+    paths
+        .first()
+        .and_then(|p| std::path::Path::new(p).file_name())
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+}

@@ -1,0 +1,124 @@
+//! The photo library's store on known vectors: what it refuses (bars, two faces of one photo in
+//! a person, merging named people), what naming enrolls, and what forgetting a file removes.
+//! Written against the traits, so another backend can run the same checks.
+
+use faceprint_gallery::library::{FileStamp, LIBRARY_COLLECTION, Library, NewLibraryFace, NewPhoto};
+use faceprint_gallery::{DEFAULT_COLLECTION, Gallery, GalleryError, NewFace, SqliteGallery, SubjectKey};
+use faceprint_types::{BBox, ModelId};
+
+const DIMS: usize = 8;
+
+fn unit(axis: usize, wobble: f32) -> Vec<f32> {
+    let mut v = [0.0; DIMS];
+    v[axis] = 1.0;
+    v[(axis + 1) % DIMS] = wobble;
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter().map(|x| x / norm).collect()
+}
+
+fn face(vector: Vec<f32>, quality: f32) -> NewLibraryFace {
+    NewLibraryFace {
+        face: NewFace {
+            model: ModelId("test".into()),
+            embedding: vector,
+            detection_score: 0.9,
+            bbox: BBox::new(0.0, 0.0, 10.0, 10.0),
+            image_sha256: String::new(),
+            crop_png: Some(vec![1, 2, 3]),
+        },
+        landmarks: [1.0; 10],
+        quality,
+    }
+}
+
+fn photo(path: &str, content: &str, faces: Vec<NewLibraryFace>) -> NewPhoto {
+    use std::fmt::Write;
+    let sha256 = content.bytes().cycle().take(32).fold(String::new(), |mut s, b| {
+        write!(s, "{b:02x}").unwrap();
+        s
+    });
+    NewPhoto {
+        path: path.into(),
+        stamp: FileStamp { size: 1, modified_ns: 2 },
+        sha256,
+        width: 100,
+        height: 100,
+        rotation: 0,
+        faces,
+    }
+}
+
+fn check_library(store: &(impl Library + Gallery)) {
+    // Photo 1: two faces (persons A and B); photos 2 and 3: A; photo 4: B.
+    let p1 = store.add_photo(photo("/p/1.jpg", "one", vec![face(unit(0, 0.0), 0.9), face(unit(4, 0.0), 0.8)])).unwrap();
+    let p2 = store.add_photo(photo("/p/2.jpg", "two", vec![face(unit(0, 0.1), 0.7)])).unwrap();
+    store.add_photo(photo("/p/3.jpg", "three", vec![face(unit(0, 0.2), 0.6)])).unwrap();
+    store.add_photo(photo("/p/4.jpg", "four", vec![face(unit(4, 0.1), 0.5)])).unwrap();
+    // The same content at another path is the same photo.
+    assert_eq!(store.add_photo(photo("/p/copy.jpg", "two", vec![])).unwrap(), p2);
+    let status = store.library_status().unwrap();
+    assert_eq!((status.photos, status.files, status.faces, status.unassigned_faces), (4, 5, 5, 5));
+    assert_eq!(store.photo_by_sha256(&photo("", "one", vec![]).sha256).unwrap(), Some(p1));
+    // Library faces are searchable gallery faces, one subject per photo.
+    let best = store.search(LIBRARY_COLLECTION, &ModelId("test".into()), &unit(4, 0.0), 1).unwrap();
+    assert_eq!(store.library_face(best[0].face_id).unwrap().photo, p1);
+
+    let faces = store.library_faces().unwrap();
+    let ids: Vec<i64> = faces.iter().map(|f| f.face_id).collect();
+    let (a1, b1, a2, a3, b4) = (ids[0], ids[1], ids[2], ids[3], ids[4]);
+    let people = store.apply_grouping(&[], &[vec![a1, a2, a3], vec![b1, b4]]).unwrap();
+    let (a, b) = (people[0], people[1]);
+    assert_eq!(store.person(a).unwrap().faces, 3);
+    assert_eq!(store.person(a).unwrap().representative_face, Some(a1), "the best-quality face");
+    assert!(matches!(store.apply_grouping(&[(a1, b)], &[]), Err(GalleryError::Invalid(_))), "already placed");
+    assert!(matches!(store.merge_people(a, b), Err(GalleryError::Invalid(_))), "A and B share photo 1");
+    assert!(matches!(store.person(999), Err(GalleryError::UnknownPerson(999))));
+
+    // Naming enrolls the person as a gallery subject with its faces as templates.
+    store.name_person(a, "Ada").unwrap();
+    let subject = store.subject(DEFAULT_COLLECTION, &SubjectKey::from("Ada")).unwrap();
+    assert_eq!(subject.faces, 3);
+    let found = store.search(DEFAULT_COLLECTION, &ModelId("test".into()), &unit(0, 0.05), 1).unwrap();
+    assert_eq!(found[0].subject, "Ada");
+    assert!(matches!(store.name_person(b, "Ada"), Err(GalleryError::Invalid(_))), "one name, one person");
+
+    // A removed face leaves the subject's templates and can never rejoin.
+    store.remove_face(a, a3).unwrap();
+    assert_eq!(store.subject(DEFAULT_COLLECTION, &SubjectKey::from("Ada")).unwrap().faces, 2);
+    assert_eq!(store.barred().unwrap(), vec![(a3, a)]);
+    assert!(matches!(store.apply_grouping(&[(a3, a)], &[]), Err(GalleryError::Invalid(_))));
+
+    // A split moves faces to a new person and bars them from the old one.
+    let split = store.split_person(a, &[a2]).unwrap();
+    assert_eq!((store.person(a).unwrap().faces, split.faces), (1, 1));
+    assert!(store.barred().unwrap().contains(&(a2, a)));
+    assert!(matches!(store.merge_people(a, split.id), Err(GalleryError::Invalid(_))), "a barred face");
+    assert!(matches!(store.split_person(a, &[a1]), Err(GalleryError::Invalid(_))), "a split leaves some");
+    assert_eq!(store.subject(DEFAULT_COLLECTION, &SubjectKey::from("Ada")).unwrap().faces, 1);
+
+    // Merging an unnamed person into a named one moves the faces and their templates.
+    let c = store.apply_grouping(&[], &[vec![a3]]).unwrap()[0];
+    let merged = store.merge_people(a, c);
+    assert!(matches!(merged, Err(GalleryError::Invalid(_))), "a3 was removed from A: it cannot come back");
+    let merged = store.merge_people(split.id, c).unwrap();
+    assert_eq!(merged.faces, 2);
+
+    // A file that is gone takes its photo's faces (and their templates) with it.
+    assert_eq!(store.forget_files(&["/p/1.jpg".into()]).unwrap(), 1);
+    let status = store.library_status().unwrap();
+    assert_eq!((status.photos, status.faces), (3, 3));
+    assert_eq!(store.subject(DEFAULT_COLLECTION, &SubjectKey::from("Ada")).unwrap().faces, 0);
+    assert_eq!(store.forget_files(&["/p/2.jpg".into()]).unwrap(), 0, "photo 2 is still at /p/copy.jpg");
+
+    store.record_file_error("/p/bad.jpg", FileStamp { size: 3, modified_ns: 4 }, "corrupt").unwrap();
+    assert_eq!(store.file_errors().unwrap()[0].error, "corrupt");
+    assert_eq!(store.known_file("/p/bad.jpg").unwrap().unwrap().photo, None);
+}
+
+#[test]
+fn the_sqlite_library_keeps_people_apart_as_told_and_enrolls_named_people() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteGallery::open(dir.path().join("lib.db")).unwrap();
+    check_library(&store);
+    store.check_integrity().unwrap();
+}
