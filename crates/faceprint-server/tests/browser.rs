@@ -10,42 +10,12 @@ use common::{App, lfw};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_page_detects_draws_enrols_identifies_and_deletes_in_chromium() {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let web = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("web-test");
-    assert!(
-        std::path::Path::new(&chromium).exists() && web.join("node_modules/playwright-core").is_dir(),
-        "the browser test needs Debian's chromium and the npm packages: run scripts/test (it installs them)"
-    );
     let app = App::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(faceprint_server::serve(listener, app.state.clone(), async {
-        let _ = stopped.await;
-    }));
     let screenshot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-page-canvas.png");
     let (a, b) = (lfw("Abdullah_Gul", 13), lfw("Abdullah_Gul", 14));
-    let key = app.write.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .current_dir(&web)
-            .env("CHROMIUM", chromium)
-            .arg("page.test.mjs")
-            .args([base.as_str(), key.as_str()])
-            .arg(a)
-            .arg(b)
-            .arg(&screenshot)
-            .output()
-            .expect("node runs")
-    })
-    .await
-    .unwrap();
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    let seen: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}")).unwrap();
+    let mut args = vec![app.write.clone()];
+    args.extend([a, b, screenshot].iter().map(|p| p.to_string_lossy().into_owned()));
+    let seen = run_page_script(app.state.clone(), "page.test.mjs", args).await;
     eprintln!("{seen}");
     assert!(seen["pageError"].is_null(), "{seen}");
     assert!(seen["detected"].as_str().unwrap().starts_with("1 face(s)"), "{seen}");
@@ -57,7 +27,8 @@ async fn the_page_detects_draws_enrols_identifies_and_deletes_in_chromium() {
     assert_eq!(seen["subjectsAfterDelete"], 0);
 }
 
-/// Runs a web-test script against a server over `state`, returning the JSON line it printed.
+/// Runs a web-test script (`node SCRIPT BASE_URL ARGS…`) against a server over `state` on a
+/// real socket, returning the JSON line it printed.
 async fn run_page_script(state: faceprint_server::AppState, script: &str, args: Vec<String>) -> serde_json::Value {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let web = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("web-test");

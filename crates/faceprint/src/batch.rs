@@ -79,8 +79,8 @@ impl FaceEngine {
 
     /// [`FaceEngine::process_inputs`] for a photo library: every face, with its aligned crop and
     /// its quality (without the landmark model, so it costs what embedding does), the image's
-    /// sha256, and a photo with no face and no EXIF orientation tag retried turned
-    /// ([`ImageFaces::rotation`]).
+    /// sha256, and a photo without an EXIF orientation tag turned when it has no face or only a
+    /// sideways one ([`ImageFaces::rotation`]).
     pub fn process_inputs_for_library(&self, inputs: Vec<Input>, on_result: impl FnMut(FileOutcome)) {
         self.process_inputs_through(inputs, FaceSelect::All, Stages::LIBRARY, on_result)
     }

@@ -551,7 +551,8 @@ pub(crate) struct Stages {
     pub(crate) analyse: bool,
     /// Analysis runs the 106-point landmark model (pose and eyes need it; quality does not).
     pub(crate) dense_landmarks: bool,
-    /// A photo with no face and no EXIF orientation tag is retried at 90°, 180° and 270°.
+    /// A photo without an EXIF orientation tag is turned when its best face is sideways or
+    /// upside down (by its landmarks), or retried at 90°, 180° and 270° when it has no face.
     pub(crate) turn_untagged: bool,
 }
 

@@ -120,6 +120,14 @@ fn check_can_join(tx: &Transaction<'_>, face: FaceId, person: PersonId) -> Resul
     Ok(())
 }
 
+/// The person a library face belongs to (`None`: unassigned).
+fn owner_of(tx: &Transaction<'_>, face: FaceId) -> Result<Option<PersonId>> {
+    tx.prepare_cached("SELECT person_id FROM library_faces WHERE face_id = ?1")?
+        .query_row([face], |r| r.get(0))
+        .optional()?
+        .ok_or(GalleryError::UnknownFace(face))
+}
+
 fn set_person(tx: &Transaction<'_>, face: FaceId, person: Option<PersonId>) -> Result<()> {
     let changed = tx
         .prepare_cached("UPDATE library_faces SET person_id = ?2 WHERE face_id = ?1")?
@@ -390,16 +398,11 @@ impl Library for SqliteGallery {
         self.write(|tx| {
             let mut touched = HashSet::new();
             let unassigned = |face: FaceId| -> Result<()> {
-                let person: Option<Option<PersonId>> = tx
-                    .prepare_cached("SELECT person_id FROM library_faces WHERE face_id = ?1")?
-                    .query_row([face], |r| r.get(0))
-                    .optional()?;
-                match person {
-                    None => Err(GalleryError::UnknownFace(face)),
-                    Some(Some(person)) => {
+                match owner_of(tx, face)? {
+                    Some(person) => {
                         Err(GalleryError::Invalid(format!("face {face} already belongs to person {person}")))
                     }
-                    Some(None) => Ok(()),
+                    None => Ok(()),
                 }
             };
             for &(face, person) in joins {
@@ -557,11 +560,7 @@ impl Library for SqliteGallery {
             }
             let person = new_person(tx)?;
             for &face in faces {
-                let owner: Option<PersonId> = tx
-                    .query_row("SELECT person_id FROM library_faces WHERE face_id = ?1", [face], |r| r.get(0))
-                    .optional()?
-                    .flatten();
-                if owner != Some(from) {
+                if owner_of(tx, face)? != Some(from) {
                     return Err(GalleryError::Invalid(format!("face {face} is not one of person {from}'s")));
                 }
                 set_person(tx, face, Some(person))?;
@@ -578,11 +577,7 @@ impl Library for SqliteGallery {
     fn remove_face(&self, person: PersonId, face: FaceId) -> Result<()> {
         self.write(|tx| {
             person_in(tx, person)?;
-            let owner: Option<PersonId> = tx
-                .query_row("SELECT person_id FROM library_faces WHERE face_id = ?1", [face], |r| r.get(0))
-                .optional()?
-                .ok_or(GalleryError::UnknownFace(face))?;
-            if owner != Some(person) {
+            if owner_of(tx, face)? != Some(person) {
                 return Err(GalleryError::Invalid(format!("face {face} is not one of person {person}'s")));
             }
             set_person(tx, face, None)?;

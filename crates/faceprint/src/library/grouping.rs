@@ -95,7 +95,9 @@ fn grouped_neighbours(
     let mut seen = HashSet::new();
     let mut neighbours = Vec::new();
     for chunk in queries.chunks(NEIGHBOUR_QUERIES_PER_BATCH) {
-        let answers = gallery.search_batch(LIBRARY_COLLECTION, model, chunk, options.params.neighbours)?;
+        // Twice the graph's neighbours: newcomers of one person find each other first, and the
+        // grouped faces of that person must still be among what they find.
+        let answers = gallery.search_batch(LIBRARY_COLLECTION, model, chunk, 2 * options.params.neighbours)?;
         for candidate in answers.into_iter().flatten() {
             if !seen.insert(candidate.face_id) {
                 continue;
