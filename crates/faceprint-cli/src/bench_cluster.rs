@@ -34,6 +34,12 @@ pub struct ClusterBenchArgs {
     /// Faces the compressed scan re-ranks exactly per face.
     #[arg(long)]
     pub rerank: Option<usize>,
+    /// Search the graph within k-means partitions from this many faces.
+    #[arg(long)]
+    pub partitioned_from: Option<usize>,
+    /// The share of partitions each face is compared within, when partitioned.
+    #[arg(long)]
+    pub probed_share: Option<f32>,
     #[command(flatten)]
     pub synthetic: SyntheticArgs,
 }
@@ -62,6 +68,8 @@ pub fn run(engine_args: &EngineArgs, args: &ClusterBenchArgs) -> Result<std::pro
     let mut params = ClusterParams::from(args.cluster);
     params.exact_below = args.exact_below.unwrap_or(params.exact_below);
     params.rerank = args.rerank.unwrap_or(params.rerank);
+    params.partitioned_from = args.partitioned_from.unwrap_or(params.partitioned_from);
+    params.probed_share = args.probed_share.unwrap_or(params.probed_share);
     let inputs: Vec<ClusterFace> = faces.iter().enumerate().map(|(i, v)| ClusterFace::new(v, i as u64)).collect();
     eprintln!("== faceprint: clustering {} faces", inputs.len());
     let started = Instant::now();

@@ -16,6 +16,8 @@ const QUERIES_PER_CHUNK: usize = 4_096;
 pub enum NeighbourSearch {
     Exact,
     Compressed,
+    /// Exact within each face's nearest k-means partitions.
+    Partitioned,
 }
 
 /// Each face's neighbours at or above the similarity floor, both ways (if b is among a's nearest,
@@ -38,14 +40,33 @@ fn face_index(id: FaceId) -> usize {
 impl NeighbourGraph {
     pub fn build(faces: &[ClusterFace<'_>], params: &ClusterParams) -> Result<Self, ClusterError> {
         let floor = params.seed_similarity.min(params.merge_similarity);
-        let search =
-            if faces.len() < params.exact_below { NeighbourSearch::Exact } else { NeighbourSearch::Compressed };
+        let search = match faces.len() {
+            n if n >= params.partitioned_from => NeighbourSearch::Partitioned,
+            n if n < params.exact_below => NeighbourSearch::Exact,
+            _ => NeighbourSearch::Compressed,
+        };
         let mut adjacency: Vec<Vec<(u32, f32)>> = vec![Vec::new(); faces.len()];
         let Some(first) = faces.first() else { return Ok(Self { search, adjacency }) };
         let dims = first.vector.len();
         // One more than asked: a face finds itself first.
         let k = params.neighbours + 1;
+        let mut add = |face: usize, other: usize, similarity: f32| {
+            if similarity >= floor {
+                adjacency[face].push((other as u32, similarity));
+                adjacency[other].push((face as u32, similarity));
+            }
+        };
         let index: Box<dyn VectorIndex> = match search {
+            NeighbourSearch::Partitioned => {
+                // Itself excluded already: `neighbours` others.
+                let nearest = crate::partition::partitioned_neighbours(faces, params, params.neighbours, floor)?;
+                for (face, list) in nearest.into_iter().enumerate() {
+                    for (other, similarity) in list {
+                        add(face, other as usize, similarity);
+                    }
+                }
+                return Ok(Self::sorted(search, adjacency));
+            }
             NeighbourSearch::Exact => {
                 let mut exact = ExactIndex::with_capacity(dims, faces.len());
                 for (i, face) in faces.iter().enumerate() {
@@ -67,19 +88,22 @@ impl NeighbourGraph {
                 let face = start + offset;
                 for ScoredFace { face_id, similarity } in neighbours {
                     let other = face_index(face_id);
-                    if other != face && similarity >= floor {
-                        adjacency[face].push((other as u32, similarity));
-                        adjacency[other].push((face as u32, similarity));
+                    if other != face {
+                        add(face, other, similarity);
                     }
                 }
             }
         }
+        Ok(Self::sorted(search, adjacency))
+    }
+
+    fn sorted(search: NeighbourSearch, mut adjacency: Vec<Vec<(u32, f32)>>) -> Self {
         for list in &mut adjacency {
             list.sort_unstable_by_key(|&(other, _)| other);
             list.dedup_by_key(|&mut (other, _)| other);
             list.shrink_to_fit();
         }
-        Ok(Self { search, adjacency })
+        Self { search, adjacency }
     }
 
     pub fn len(&self) -> usize {

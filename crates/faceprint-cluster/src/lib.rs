@@ -22,6 +22,7 @@
 
 mod graph;
 mod merge;
+mod partition;
 mod whispers;
 
 use std::time::{Duration, Instant};
@@ -32,6 +33,11 @@ pub use graph::{NeighbourGraph, NeighbourSearch};
 
 /// A person's id as the caller knows it (a library's person id).
 pub type PersonId = i64;
+
+/// Faces from which the graph is searched within k-means partitions: below it the all-pairs
+/// compressed scan is affordable (34 s at 100,000 faces, under 3 minutes at 200,000) and finds
+/// more of the edges; above it its n² grows to about an hour at a million (BENCHMARKS.md).
+pub const PARTITIONED_FROM: usize = 200_000;
 
 /// One face to cluster.
 #[derive(Debug, Clone, Copy)]
@@ -76,6 +82,11 @@ pub struct ClusterParams {
     pub exact_below: usize,
     /// Faces the compressed scan re-ranks exactly per face (at least `neighbours + 1`).
     pub rerank: usize,
+    /// From this many faces the graph is searched within k-means partitions instead of all
+    /// against all: a share of the pairs, for millions of faces.
+    pub partitioned_from: usize,
+    /// The share of partitions (nearest centres first) each face is compared within.
+    pub probed_share: f32,
     pub threads: usize,
 }
 
@@ -89,6 +100,8 @@ impl Default for ClusterParams {
             seed: 2026,
             exact_below: 5_000,
             rerank: 100,
+            partitioned_from: PARTITIONED_FROM,
+            probed_share: 0.06,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }

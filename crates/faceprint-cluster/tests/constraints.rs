@@ -76,23 +76,25 @@ fn bad_input_is_an_error() {
     assert!(cluster(&[], &ClusterParams::default()).expect("empty is fine").groups.is_empty());
 }
 
-/// 60 people of 5 faces each in 64 dimensions: a random unit centre per person, each face the
-/// centre plus noise (same-person similarity about 0.6, different people about 0).
-fn people(seed: u64) -> Vec<Vec<f32>> {
+/// `count` people of 5 faces each in `dims` dimensions: a random unit centre per person, each
+/// face the centre plus noise (same-person similarity about 0.6, different people about 0, within
+/// ±4/√dims or so).
+fn people(seed: u64, count: usize, dims: usize) -> Vec<Vec<f32>> {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut unit = |scale: f32, around: Option<&[f32]>| {
         let mut v: Vec<f32> =
-            (0..64).map(|d| around.map_or(0.0, |c| c[d]) + scale * rng.random_range(-1.0..1.0)).collect();
+            (0..dims).map(|d| around.map_or(0.0, |c| c[d]) + scale * rng.random_range(-1.0..1.0)).collect();
         let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         v.iter_mut().for_each(|x| *x /= n);
         v
     };
     let mut faces = Vec::new();
-    for _ in 0..60 {
+    for _ in 0..count {
         let centre = unit(1.0, None);
         for _ in 0..5 {
-            faces.push(unit(0.12, Some(&centre)));
+            // The same noise in all: 0.12 per dimension at 64.
+            faces.push(unit(0.96 / (dims as f32).sqrt(), Some(&centre)));
         }
     }
     faces
@@ -100,7 +102,7 @@ fn people(seed: u64) -> Vec<Vec<f32>> {
 
 #[test]
 fn the_compressed_graph_groups_as_the_exact_one_does() {
-    let vectors = people(7);
+    let vectors = people(7, 60, 64);
     let faces: Vec<ClusterFace> = vectors.iter().enumerate().map(|(i, v)| ClusterFace::new(v, i as u64)).collect();
     let exact = run(&faces);
     let compressed_params = ClusterParams { exact_below: 0, rerank: 30, threads: 2, ..ClusterParams::default() };
@@ -111,5 +113,23 @@ fn the_compressed_graph_groups_as_the_exact_one_does() {
     assert_eq!(exact.groups.len(), 60, "one group per person");
     for (i, &g) in exact.group_of.iter().enumerate() {
         assert_eq!(g, exact.group_of[i / 5 * 5], "face {i} is not with its person");
+    }
+}
+
+#[test]
+fn the_partitioned_graph_groups_as_the_exact_one_does() {
+    // 3,000 faces: about 55 partitions of 55, more than the codes' shortlist, so each partition
+    // is searched by its codes and not exactly. 256 dimensions keep 600 strangers apart.
+    let vectors = people(7, 600, 256);
+    let faces: Vec<ClusterFace> = vectors.iter().enumerate().map(|(i, v)| ClusterFace::new(v, i as u64)).collect();
+    let exact = run(&faces);
+    let partitioned_params =
+        ClusterParams { partitioned_from: 0, probed_share: 0.2, threads: 2, ..ClusterParams::default() };
+    let partitioned = cluster(&faces, &partitioned_params).unwrap();
+    assert_eq!(partitioned.stats.search, faceprint_cluster::NeighbourSearch::Partitioned);
+    assert_eq!(exact.groups.len(), 600, "one group per person");
+    assert_eq!(partitioned.groups.len(), 600, "one group per person");
+    for (i, &g) in partitioned.group_of.iter().enumerate() {
+        assert_eq!(g, partitioned.group_of[i / 5 * 5], "face {i} is not with its person");
     }
 }
