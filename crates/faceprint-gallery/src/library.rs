@@ -121,7 +121,9 @@ pub struct FileError {
 }
 
 /// Where a photo library lives. Every write is one durable transaction, so a killed indexing
-/// run keeps every photo it reported and resumes after it.
+/// run keeps every photo it reported and resumes after it. A path points at one photo: pointing
+/// it elsewhere (a file whose content changed, or that broke) removes the photo it showed if no
+/// other file shows it.
 pub trait Library: Send + Sync + std::fmt::Debug {
     fn known_file(&self, path: &str) -> Result<Option<KnownFile>>;
     fn photo_by_sha256(&self, sha256: &str) -> Result<Option<PhotoId>>;

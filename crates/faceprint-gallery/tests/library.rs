@@ -110,6 +110,14 @@ fn check_library(store: &(impl Library + Gallery)) {
     assert_eq!(store.subject(DEFAULT_COLLECTION, &SubjectKey::from("Ada")).unwrap().faces, 0);
     assert_eq!(store.forget_files(&["/p/2.jpg".into()]).unwrap(), 0, "photo 2 is still at /p/copy.jpg");
 
+    // A file whose content changed shows only its new photo: the old one, shown by no other
+    // file, goes with its faces.
+    assert_eq!(store.library_status().unwrap().photos, 3);
+    store.add_photo(photo("/p/4.jpg", "four, edited", vec![face(unit(5, 0.0), 0.9)])).unwrap();
+    let status = store.library_status().unwrap();
+    assert_eq!((status.photos, status.faces, status.files), (3, 3, 3));
+    assert!(store.photo_by_sha256(&photo("", "four", vec![]).sha256).unwrap().is_none());
+
     store.record_file_error("/p/bad.jpg", FileStamp { size: 3, modified_ns: 4 }, "corrupt").unwrap();
     assert_eq!(store.file_errors().unwrap()[0].error, "corrupt");
     assert_eq!(store.known_file("/p/bad.jpg").unwrap().unwrap().photo, None);

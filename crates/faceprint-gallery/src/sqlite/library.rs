@@ -82,6 +82,8 @@ fn stamp_params(stamp: FileStamp) -> (i64, i64) {
     (stamp.size as i64, stamp.modified_ns)
 }
 
+/// Points `path` at `photo` (or records its error). The photo the path showed before goes if no
+/// other file shows it: a file whose content changed keeps only its new faces.
 fn upsert_file(
     tx: &Transaction<'_>,
     path: &str,
@@ -89,13 +91,50 @@ fn upsert_file(
     photo: Option<PhotoId>,
     error: Option<&str>,
 ) -> Result<()> {
+    let before: Option<PhotoId> = tx
+        .prepare_cached("SELECT photo_id FROM library_files WHERE path = ?1")?
+        .query_row([path], |r| r.get(0))
+        .optional()?
+        .flatten();
     let (size, modified) = stamp_params(stamp);
     tx.prepare_cached(
         "INSERT INTO library_files (path, photo_id, size, modified_ns, error) VALUES (?1, ?2, ?3, ?4, ?5) \
          ON CONFLICT (path) DO UPDATE SET photo_id = ?2, size = ?3, modified_ns = ?4, error = ?5",
     )?
     .execute(params![path, photo, size, modified, error])?;
+    if let Some(before) = before.filter(|&before| Some(before) != photo) {
+        remove_orphan_photos(tx, Some(before))?;
+    }
     Ok(())
+}
+
+/// Removes the photos no file shows any more (only `among`, when given), with their faces, and
+/// the unnamed people left without a face; returns how many photos went.
+fn remove_orphan_photos(tx: &Transaction<'_>, among: Option<PhotoId>) -> Result<usize> {
+    let only = among.map_or(String::new(), |id| format!("p.id = {id} AND "));
+    let orphans = format!(
+        "SELECT id FROM library_photos p WHERE {only}NOT EXISTS \
+         (SELECT 1 FROM library_files f WHERE f.photo_id = p.id)"
+    );
+    // Their faces' copies among named people's templates go first; then each photo's subject
+    // takes its faces, and they their library rows and bars.
+    tx.execute(
+        &format!(
+            "DELETE FROM faces WHERE id IN (SELECT template_face_id FROM library_faces WHERE photo_id IN ({orphans}))"
+        ),
+        [],
+    )?;
+    let removed = tx.execute(
+        &format!("DELETE FROM subjects WHERE id IN (SELECT subject_id FROM library_photos WHERE id IN ({orphans}))"),
+        [],
+    )?;
+    // Unnamed people left without a face are nobody; a named one keeps its name.
+    tx.execute(
+        "DELETE FROM library_people WHERE name IS NULL AND NOT EXISTS \
+         (SELECT 1 FROM library_faces lf WHERE lf.person_id = library_people.id)",
+        [],
+    )?;
+    Ok(removed)
 }
 
 /// Whether a face is barred from a person, or its photo already has another face in that person.
@@ -282,30 +321,7 @@ impl Library for SqliteGallery {
             for path in paths {
                 tx.prepare_cached("DELETE FROM library_files WHERE path = ?1")?.execute([path])?;
             }
-            const ORPHANS: &str = "SELECT id FROM library_photos p \
-                                   WHERE NOT EXISTS (SELECT 1 FROM library_files f WHERE f.photo_id = p.id)";
-            // Their faces' copies among named people's templates go first; then each photo's
-            // subject takes its faces, and they their library rows and bars.
-            tx.execute(
-                &format!(
-                    "DELETE FROM faces WHERE id IN (SELECT template_face_id FROM library_faces \
-                     WHERE photo_id IN ({ORPHANS}))"
-                ),
-                [],
-            )?;
-            let removed = tx.execute(
-                &format!(
-                    "DELETE FROM subjects WHERE id IN (SELECT subject_id FROM library_photos WHERE id IN ({ORPHANS}))"
-                ),
-                [],
-            )?;
-            // Unnamed people left without a face are nobody; a named one keeps its name.
-            tx.execute(
-                "DELETE FROM library_people WHERE name IS NULL AND NOT EXISTS \
-                 (SELECT 1 FROM library_faces lf WHERE lf.person_id = library_people.id)",
-                [],
-            )?;
-            Ok(removed)
+            remove_orphan_photos(tx, None)
         })
     }
 
