@@ -159,6 +159,27 @@ fn check_can_join(tx: &Transaction<'_>, face: FaceId, person: PersonId) -> Resul
     Ok(())
 }
 
+/// Moves a face of `from` to `to` (`None`: unassigned) and bars it from `from` for good.
+fn take_face(tx: &Transaction<'_>, face: FaceId, from: PersonId, to: Option<PersonId>) -> Result<()> {
+    if owner_of(tx, face)? != Some(from) {
+        return Err(GalleryError::Invalid(format!("face {face} is not one of person {from}'s")));
+    }
+    set_person(tx, face, to)?;
+    tx.prepare_cached("INSERT OR IGNORE INTO library_barred (face_id, person_id) VALUES (?1, ?2)")?
+        .execute(params![face, from])?;
+    Ok(())
+}
+
+/// Moves a person's template copies to the gallery subject `subject` (renamed, or merged).
+fn move_templates(tx: &Transaction<'_>, person: PersonId, subject: i64) -> Result<()> {
+    tx.execute(
+        "UPDATE faces SET subject_id = ?2 WHERE id IN \
+         (SELECT template_face_id FROM library_faces WHERE person_id = ?1)",
+        params![person, subject],
+    )?;
+    Ok(())
+}
+
 /// The person a library face belongs to (`None`: unassigned).
 fn owner_of(tx: &Transaction<'_>, face: FaceId) -> Result<Option<PersonId>> {
     tx.prepare_cached("SELECT person_id FROM library_faces WHERE face_id = ?1")?
@@ -490,11 +511,7 @@ impl Library for SqliteGallery {
             };
             if person.subject_id.is_some_and(|old| old != subject_id) {
                 // Renamed: the templates move to the subject of the new name.
-                tx.execute(
-                    "UPDATE faces SET subject_id = ?2 WHERE id IN \
-                     (SELECT template_face_id FROM library_faces WHERE person_id = ?1)",
-                    params![id, subject_id],
-                )?;
+                move_templates(tx, id, subject_id)?;
             }
             tx.execute(
                 "UPDATE library_people SET name = ?2, subject_id = ?3 WHERE id = ?1",
@@ -553,11 +570,7 @@ impl Library for SqliteGallery {
                 params![into, kept.name.or(gone.name), subject],
             )?;
             if let Some(subject) = subject {
-                tx.execute(
-                    "UPDATE faces SET subject_id = ?2 WHERE id IN \
-                     (SELECT template_face_id FROM library_faces WHERE person_id = ?1)",
-                    params![into, subject],
-                )?;
+                move_templates(tx, into, subject)?;
             }
             sync_templates(tx, into)?;
             person_in(tx, into)
@@ -576,14 +589,7 @@ impl Library for SqliteGallery {
             }
             let person = new_person(tx)?;
             for &face in faces {
-                if owner_of(tx, face)? != Some(from) {
-                    return Err(GalleryError::Invalid(format!("face {face} is not one of person {from}'s")));
-                }
-                set_person(tx, face, Some(person))?;
-                tx.execute(
-                    "INSERT OR IGNORE INTO library_barred (face_id, person_id) VALUES (?1, ?2)",
-                    params![face, from],
-                )?;
+                take_face(tx, face, from, Some(person))?;
             }
             sync_templates(tx, from)?;
             person_in(tx, person)
@@ -593,14 +599,7 @@ impl Library for SqliteGallery {
     fn remove_face(&self, person: PersonId, face: FaceId) -> Result<()> {
         self.write(|tx| {
             person_in(tx, person)?;
-            if owner_of(tx, face)? != Some(person) {
-                return Err(GalleryError::Invalid(format!("face {face} is not one of person {person}'s")));
-            }
-            set_person(tx, face, None)?;
-            tx.execute(
-                "INSERT OR IGNORE INTO library_barred (face_id, person_id) VALUES (?1, ?2)",
-                params![face, person],
-            )?;
+            take_face(tx, face, person, None)?;
             sync_templates(tx, person)
         })
     }
