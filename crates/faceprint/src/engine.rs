@@ -311,7 +311,7 @@ pub struct ImageFaces {
     pub width: u32,
     pub height: u32,
     pub faces: Vec<Face>,
-    /// Hex sha256 of the encoded image, when crops were asked for (enrolment).
+    /// Hex sha256 of the encoded image, at enrolment (which stores it with the faces).
     pub source_sha256: Option<String>,
     /// Degrees clockwise the image was turned, after its EXIF orientation, before its faces were
     /// found (boxes and landmarks are in the turned image): 0 unless a photo without an
@@ -457,7 +457,7 @@ impl FaceEngine {
         stages: Stages,
         times: &mut StageTimes,
     ) -> Result<ImageFaces, Error> {
-        let source_sha256 = stages.keep_crops.then(|| sha256_hex(bytes));
+        let source_sha256 = stages.hash_source.then(|| sha256_hex(bytes));
         let started = Instant::now();
         let Decoded { mut image, orientation_tagged } = decode_oriented(bytes, &self.limits)?;
         times.decode += started.elapsed();
@@ -545,8 +545,11 @@ impl FaceEngine {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Stages {
     pub(crate) embed: bool,
-    /// Keep the aligned crops and the image's hash (enrolment stores them).
+    /// Keep the aligned crops (enrolment and the photo library store them).
     pub(crate) keep_crops: bool,
+    /// Hash the encoded image (enrolment stores it; the photo library hashes files itself, before
+    /// the pipeline, to skip copies).
+    pub(crate) hash_source: bool,
     /// Pose, eyes and quality (needs `embed`).
     pub(crate) analyse: bool,
     /// Analysis runs the 106-point landmark model (pose and eyes need it; quality does not).
@@ -557,12 +560,18 @@ pub(crate) struct Stages {
 }
 
 impl Stages {
-    const NOTHING: Stages =
-        Stages { embed: false, keep_crops: false, analyse: false, dense_landmarks: false, turn_untagged: false };
+    const NOTHING: Stages = Stages {
+        embed: false,
+        keep_crops: false,
+        hash_source: false,
+        analyse: false,
+        dense_landmarks: false,
+        turn_untagged: false,
+    };
     pub(crate) const DETECT: Stages = Stages::NOTHING;
     pub(crate) const EMBED: Stages = Stages { embed: true, ..Stages::NOTHING };
     pub(crate) const ANALYSE: Stages = Stages { embed: true, analyse: true, dense_landmarks: true, ..Stages::NOTHING };
-    pub(crate) const ENROL: Stages = Stages { keep_crops: true, ..Stages::ANALYSE };
+    pub(crate) const ENROL: Stages = Stages { keep_crops: true, hash_source: true, ..Stages::ANALYSE };
     /// A photo library keeps every face's crop and quality, and turns sideways photos; the
     /// quality is the cheap one (no landmark model run), so indexing costs what embedding does.
     pub(crate) const LIBRARY: Stages = Stages { keep_crops: true, analyse: true, turn_untagged: true, ..Stages::EMBED };
