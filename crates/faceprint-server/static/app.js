@@ -128,7 +128,11 @@ async function refresh() {
 async function faceImage(img, faceId) {
   try {
     const response = await fetch("/v1/library/faces/" + faceId + "/crop", { headers: { Authorization: "Bearer " + key() } });
-    if (response.ok) img.src = URL.createObjectURL(await response.blob());
+    if (!response.ok) return;
+    // The image keeps its decoded pixels: the blob can go once loaded, so reloading the people
+    // does not pile up blobs.
+    img.onload = () => URL.revokeObjectURL(img.src);
+    img.src = URL.createObjectURL(await response.blob());
   } catch (e) { /* the crop stays blank */ }
 }
 
