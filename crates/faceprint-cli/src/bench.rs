@@ -33,42 +33,82 @@ pub fn run(engine_args: &EngineArgs, args: &BenchArgs, quiet: bool) -> Result<Ex
     }
     let engine = build_engine(engine_args)?;
     eprintln!(
-        "faceprint: {} images, {} workers × {} ORT thread(s)",
+        "faceprint: {} images on the {}, {} workers × {} ORT thread(s){}",
         images.len(),
+        engine.device(),
         engine.workers(),
-        engine_args.threads
+        engine_args.threads,
+        if engine.is_batched() { ", batched" } else { "" }
     );
     let ours = bench_faceprint(&engine, &images, args.repeat.max(1), quiet);
+    // On a GPU, the CPU of the same machine in the same run, and the same answers checked.
+    let on_cpu = if engine.device().target.is_gpu() {
+        let cpu = build_engine(&EngineArgs { device: faceprint::Device::Cpu, ..engine_args.clone() })?;
+        eprintln!("faceprint on the CPU: {} workers", cpu.workers());
+        Some(bench_faceprint(&cpu, &images, args.repeat.max(1), quiet))
+    } else {
+        None
+    };
 
     let reference = match &args.reference_python {
         Some(python) => Some(bench_reference(python, &images, args)?),
         None => None,
     };
 
-    let mut report = json!({ "images": images.len(), "faceprint": ours.to_json(images.len()) });
-    println!("{:<28} {:>12} {:>12}", "", "faceprint", if reference.is_some() { "InsightFace" } else { "" });
-    let line = |label: &str, a: f64, b: Option<f64>| {
-        println!("{label:<28} {a:>12.2} {:>12}", b.map(|b| format!("{b:.2}")).unwrap_or_default());
-    };
+    let mut report = json!({
+        "images": images.len(),
+        "device": engine.device().to_string(),
+        "batched": engine.is_batched(),
+        "faceprint": ours.to_json(images.len()),
+    });
     let n = images.len() as f64;
-    line("images/s (median pass)", n / ours.median.as_secs_f64(), reference.as_ref().map(|r| n / r.median_seconds));
-    line(
-        "faces/s",
-        ours.times.faces as f64 / ours.median.as_secs_f64(),
-        reference.as_ref().map(|r| r.faces as f64 / r.median_seconds),
-    );
     let ms = |d: Duration| d.as_secs_f64() * 1000.0 / n;
-    line("ms/image decode", ms(ours.times.decode), reference.as_ref().map(|r| r.stage_seconds.decode * 1000.0 / n));
-    line(
-        "ms/image detect",
-        ms(ours.times.detect_model + ours.times.detect_other),
-        reference.as_ref().map(|r| r.stage_seconds.detect * 1000.0 / n),
-    );
-    line(
-        "ms/image align+embed",
-        ms(ours.times.align + ours.times.embed_model + ours.times.embed_other),
-        reference.as_ref().map(|r| r.stage_seconds.recognize * 1000.0 / n),
-    );
+    let mut columns: Vec<(String, [f64; 5])> = vec![(format!("faceprint {}", engine.device().target), ours.column(n))];
+    if let Some(cpu) = &on_cpu {
+        columns.push(("faceprint cpu".into(), cpu.column(n)));
+        let agreement = agreement(&ours.first_pass_faces, &cpu.first_pass_faces);
+        println!(
+            "{} vs CPU: {} of {} images with the same face count; lowest cosine per face {:.5} over {} faces",
+            engine.device().target,
+            agreement.same_count,
+            images.len(),
+            agreement.min_cosine,
+            agreement.faces
+        );
+        report["faceprint_cpu"] = cpu.to_json(images.len());
+        report["device_vs_cpu"] = json!({
+            "images_same_face_count": agreement.same_count,
+            "min_cosine": agreement.min_cosine,
+            "faces_compared": agreement.faces,
+            "ratio_images_per_second": cpu.median.as_secs_f64() / ours.median.as_secs_f64(),
+        });
+    }
+    if let Some(r) = &reference {
+        let s = &r.stage_seconds;
+        columns.push((
+            "InsightFace".into(),
+            [
+                n / r.median_seconds,
+                r.faces as f64 / r.median_seconds,
+                s.decode * 1e3 / n,
+                s.detect * 1e3 / n,
+                s.recognize * 1e3 / n,
+            ],
+        ));
+    }
+    print!("{:<28}", "");
+    for (label, _) in &columns {
+        print!(" {label:>14}");
+    }
+    println!();
+    let labels = ["images/s (median pass)", "faces/s", "ms/image decode", "ms/image detect", "ms/image align+embed"];
+    for (row, label) in labels.iter().enumerate() {
+        print!("{label:<28}");
+        for (_, values) in &columns {
+            print!(" {:>14.2}", values[row]);
+        }
+        println!();
+    }
     let model = ours.times.detect_model + ours.times.embed_model;
     let overhead = ours.times.decode + ours.times.detect_other + ours.times.align + ours.times.embed_other;
     println!(
@@ -105,7 +145,7 @@ pub fn run(engine_args: &EngineArgs, args: &BenchArgs, quiet: bool) -> Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
-fn collect_images(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+pub(crate) fn collect_images(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     if path.is_dir() {
         for entry in std::fs::read_dir(path).with_context(|| format!("reading {}", path.display()))? {
             collect_images(&entry?.path(), out)?;
@@ -127,9 +167,25 @@ struct OurRun {
     /// Stage times of the median pass.
     times: StageTimes,
     first_pass_embeddings: HashMap<PathBuf, Embedding>,
+    /// Every face's embedding per image, in detection order, from the first pass.
+    first_pass_faces: HashMap<PathBuf, Vec<Embedding>>,
 }
 
 impl OurRun {
+    /// images/s, faces/s, and ms per image decoding, detecting, aligning and embedding.
+    fn column(&self, images: f64) -> [f64; 5] {
+        let seconds = self.median.as_secs_f64();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0 / images;
+        let t = &self.times;
+        [
+            images / seconds,
+            t.faces as f64 / seconds,
+            ms(t.decode),
+            ms(t.detect_model + t.detect_other),
+            ms(t.align + t.embed_model + t.embed_other),
+        ]
+    }
+
     fn to_json(&self, images: usize) -> serde_json::Value {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0 / images as f64;
         json!({
@@ -149,6 +205,7 @@ impl OurRun {
 
 fn bench_faceprint(engine: &FaceEngine, images: &[PathBuf], repeat: usize, quiet: bool) -> OurRun {
     let mut first_pass_embeddings = HashMap::new();
+    let mut first_pass_faces = HashMap::new();
     let mut passes: Vec<(Duration, StageTimes)> = Vec::new();
     for pass in 0..=repeat {
         let bar = crate::progress::bar(images.len(), quiet, if pass == 0 { "faceprint warm-up" } else { "faceprint" });
@@ -160,6 +217,8 @@ fn bench_faceprint(engine: &FaceEngine, images: &[PathBuf], repeat: usize, quiet
             if pass == 0
                 && let Ok(faces) = &outcome.result
             {
+                let all = faces.faces.iter().filter_map(|f| f.embedding.clone()).collect();
+                first_pass_faces.insert(outcome.path.clone(), all);
                 // The centred face, as `eval lfw` picks it.
                 let detections = faces.faces.iter().map(|f| f.detection.clone()).collect();
                 if let Some(centre) = FaceSelect::Center.apply(detections, faces.width, faces.height).first()
@@ -177,7 +236,31 @@ fn bench_faceprint(engine: &FaceEngine, images: &[PathBuf], repeat: usize, quiet
     }
     passes.sort_by_key(|p| p.0);
     let (median, times) = passes[passes.len() / 2];
-    OurRun { median, times, first_pass_embeddings }
+    OurRun { median, times, first_pass_embeddings, first_pass_faces }
+}
+
+struct Agreement {
+    same_count: usize,
+    faces: usize,
+    min_cosine: f32,
+}
+
+/// How closely two runs over the same images agree: images with the same number of faces, and
+/// over their faces the lowest cosine between each face and its closest counterpart.
+fn agreement(a: &HashMap<PathBuf, Vec<Embedding>>, b: &HashMap<PathBuf, Vec<Embedding>>) -> Agreement {
+    let mut result = Agreement { same_count: 0, faces: 0, min_cosine: 1.0 };
+    for (path, faces) in a {
+        let Some(others) = b.get(path).filter(|others| others.len() == faces.len()) else {
+            continue;
+        };
+        result.same_count += 1;
+        for face in faces {
+            let best = others.iter().filter_map(|o| face.similarity(o)).fold(f32::MIN, f32::max);
+            result.min_cosine = result.min_cosine.min(best);
+            result.faces += 1;
+        }
+    }
+    result
 }
 
 #[derive(Debug, Deserialize, serde::Serialize)]

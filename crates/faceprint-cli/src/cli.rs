@@ -13,6 +13,11 @@ use faceprint::FaceSelect;
 pub struct Cli {
     #[command(flatten)]
     pub gallery: GalleryArgs,
+    /// Where the models run: cpu, cuda (GPU 0), cuda:N, or auto (the GPU when it works, else the
+    /// CPU, saying which). A GPU that cannot be used is an error (gpu_unavailable), never a quiet
+    /// run on the CPU.
+    #[arg(long, global = true, env = "FACEPRINT_DEVICE", default_value = "cpu")]
+    pub device: faceprint::Device,
     /// No progress bar.
     #[arg(long, short, global = true)]
     pub quiet: bool,
@@ -54,9 +59,14 @@ pub struct EngineArgs {
     /// ONNX Runtime threads per pipeline.
     #[arg(long, global = true, default_value_t = 1)]
     pub threads: usize,
-    /// Largest number of faces per recogniser run.
-    #[arg(long, global = true, default_value_t = 32)]
-    pub max_batch: usize,
+    /// Largest number of faces per recogniser run (default: 32 on the CPU, 256 on a GPU).
+    #[arg(long, global = true)]
+    pub max_batch: Option<usize>,
+    /// Many-photo work batched (true: photos prepared on every core, one session detecting over
+    /// many photos per run and embedding the faces of many photos per run) or per photo (false:
+    /// one pipeline per worker). Default: batched on a GPU, per photo on the CPU.
+    #[arg(long, global = true)]
+    pub batched: Option<bool>,
     /// Flip test-time augmentation: also embed the mirrored face (slower; see BENCHMARKS.md).
     #[arg(long, global = true)]
     pub flip: bool,
@@ -83,9 +93,13 @@ pub struct EngineArgs {
     /// pixels per decode).
     #[arg(long, global = true)]
     pub max_megapixels: Option<f64>,
-    /// A libonnxruntime.so to load instead of the pinned one.
+    /// A libonnxruntime.so to load instead of the pinned one (for GPU devices: one built with
+    /// the CUDA provider, its provider libraries beside it).
     #[arg(long, global = true, env = "FACEPRINT_ORT_LIB")]
     pub ort_lib: Option<PathBuf>,
+    /// Set from the top-level --device.
+    #[arg(skip)]
+    pub device: faceprint::Device,
 }
 
 /// Which gallery, and how it searches; shared by every gallery command.
@@ -366,6 +380,15 @@ pub enum Command {
         #[arg(long, default_value_t = 30)]
         timeout_s: u64,
     },
+    /// The ONNX Runtime library (path, version, providers), the GPUs the NVIDIA driver sees,
+    /// what the CUDA provider would miss, and whether the chosen --device works.
+    Info {
+        #[command(flatten)]
+        engine: EngineArgs,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show faceprint at work on the sample photos of the default pack.
     Demo {
         #[command(flatten)]
@@ -374,6 +397,39 @@ pub enum Command {
         #[arg(long, default_value = "faceprint-demo.png")]
         out: PathBuf,
     },
+}
+
+impl Command {
+    /// The engine flags of a command that runs models.
+    pub fn engine_args_mut(&mut self) -> Option<&mut EngineArgs> {
+        use crate::library_cmd::LibraryCommand;
+        match self {
+            Command::Detect { engine, .. }
+            | Command::Analyze { engine, .. }
+            | Command::Embed { engine, .. }
+            | Command::Compare { engine, .. }
+            | Command::Enroll { engine, .. }
+            | Command::Identify { engine, .. }
+            | Command::Verify { engine, .. }
+            | Command::Reembed { engine }
+            | Command::Eval { engine, .. }
+            | Command::Models { engine, .. }
+            | Command::Bench { engine, .. }
+            | Command::Serve { engine, .. }
+            | Command::Info { engine, .. }
+            | Command::Demo { engine, .. } => Some(engine),
+            Command::Library { action: LibraryCommand::Add { engine, .. } } => Some(engine),
+            Command::Library { action: LibraryCommand::Search(search) } => Some(&mut search.engine),
+            Command::Library { .. }
+            | Command::Subjects { .. }
+            | Command::Faces { .. }
+            | Command::Collections { .. }
+            | Command::Export { .. }
+            | Command::Gallery { .. }
+            | Command::Import { .. }
+            | Command::Keys { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -516,8 +572,12 @@ pub enum ProtocolArg {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// The face pipeline, side by side with InsightFace's Python pipeline on the same models.
+    /// The face pipeline, side by side with InsightFace's Python pipeline on the same models;
+    /// with a GPU --device, the CPU of the same machine too, and how closely their faces agree.
     Pipeline(BenchArgs),
+    /// The recogniser alone on aligned crops: faces/s per batch size, on --device and (for a
+    /// GPU) on the CPU in the same run.
+    Recognition(crate::bench_recognition::RecognitionBenchArgs),
     /// Gallery search over up to millions of synthetic faceprints, side by side with FAISS.
     Search(crate::bench_search::SearchBenchArgs),
     /// The SQLite and the PostgreSQL gallery side by side: enrolment, opening, identification,

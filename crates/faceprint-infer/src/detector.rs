@@ -12,6 +12,7 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use crate::InferError;
+use crate::device::Target;
 use crate::runtime::RuntimeOptions;
 use crate::session::{input_dims, open_session};
 
@@ -71,8 +72,8 @@ pub struct ScrfdDetector {
 }
 
 impl ScrfdDetector {
-    pub fn open(path: &Path, threads: usize, runtime: &RuntimeOptions) -> Result<Self, InferError> {
-        let session = open_session(path, threads, runtime)?;
+    pub fn open(path: &Path, threads: usize, runtime: &RuntimeOptions, target: Target) -> Result<Self, InferError> {
+        let session = open_session(path, threads, runtime, target)?;
         let model = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let incompatible =
             |reason: String| InferError::IncompatibleModel { model: model.clone(), expected: "SCRFD detector", reason };
@@ -150,32 +151,121 @@ impl ScrfdDetector {
         options: &DetectOptions,
     ) -> Result<Vec<DetectedFace>, InferError> {
         prepare_input(image, geometry, &mut self.resizer, &mut self.blob);
-        let shape = [1usize, 3, geometry.canvas_height as usize, geometry.canvas_width as usize];
+        let blob = std::mem::take(&mut self.blob);
+        let found = self.run_batch(&blob, std::slice::from_ref(geometry), options);
+        self.blob = blob;
+        Ok(found?.pop().unwrap_or_default())
+    }
+
+    /// The input size this detector's first pass uses for `requested` (a model with a fixed
+    /// input size has only that one).
+    pub fn input_sizing(&self, requested: InputSizing) -> InputSizing {
+        self.effective_sizing(requested)
+    }
+
+    /// The faces of several prepared images, one model run per group of equal input size (all
+    /// of them at a fixed detector size; photos of one size and shape at the adaptive one).
+    /// Same answers as [`Self::detect`]'s first pass, image by image.
+    pub fn detect_prepared(
+        &mut self,
+        inputs: &[PreparedInput],
+        options: &DetectOptions,
+    ) -> Result<Vec<Vec<DetectedFace>>, InferError> {
+        let mut found = vec![Vec::new(); inputs.len()];
+        let mut groups: Vec<((u32, u32), Vec<usize>)> = Vec::new();
+        for (index, input) in inputs.iter().enumerate() {
+            let canvas = (input.geometry.canvas_width, input.geometry.canvas_height);
+            match groups.iter_mut().find(|(size, _)| *size == canvas) {
+                Some((_, members)) => members.push(index),
+                None => groups.push((canvas, vec![index])),
+            }
+        }
+        for (_, members) in groups {
+            self.blob.clear();
+            for &index in &members {
+                self.blob.extend_from_slice(&inputs[index].blob);
+            }
+            let blob = std::mem::take(&mut self.blob);
+            let geometries: Vec<InputGeometry> = members.iter().map(|&i| inputs[i].geometry).collect();
+            let faces = self.run_batch(&blob, &geometries, options);
+            self.blob = blob;
+            for (index, faces) in members.into_iter().zip(faces?) {
+                found[index] = faces;
+            }
+        }
+        Ok(found)
+    }
+
+    /// One model run over `blob`: images of one canvas size, one after the other, with their
+    /// geometries.
+    fn run_batch(
+        &mut self,
+        blob: &[f32],
+        geometries: &[InputGeometry],
+        options: &DetectOptions,
+    ) -> Result<Vec<Vec<DetectedFace>>, InferError> {
+        let Some(first) = geometries.first() else {
+            return Ok(Vec::new());
+        };
+        let images = geometries.len();
+        let shape = [images, 3, first.canvas_height as usize, first.canvas_width as usize];
         let fail = |reason: String| InferError::Inference { model: self.model.clone(), reason };
-        let input = TensorRef::from_array_view((shape, self.blob.as_slice())).map_err(|e| fail(e.to_string()))?;
+        let input = TensorRef::from_array_view((shape, blob)).map_err(|e| fail(e.to_string()))?;
         let started = std::time::Instant::now();
         let outputs =
             self.session.run(ort::inputs![self.input_name.as_str() => input]).map_err(|e| fail(e.to_string()))?;
         self.model_time += started.elapsed();
-        let mut tensors: Vec<(usize, usize, &[f32])> = Vec::with_capacity(outputs.len());
+        let mut tensors: Vec<(usize, &[f32])> = Vec::with_capacity(outputs.len());
         for index in 0..outputs.len() {
             let (shape, data) = outputs[index].try_extract_tensor::<f32>().map_err(|e| fail(e.to_string()))?;
             let channels = *shape.last().unwrap_or(&1) as usize;
-            tensors.push((channels, data.len() / channels.max(1), data));
+            // Exports without a batch axis cannot take more than one image at a time.
+            if data.len() % (channels.max(1) * images) != 0 {
+                return Err(fail(format!("output {index} does not split into {images} images")));
+            }
+            tensors.push((channels, data));
         }
-        let levels = group_levels(&tensors, geometry).map_err(|reason| InferError::IncompatibleModel {
-            model: self.model.clone(),
-            expected: "SCRFD detector",
-            reason,
-        })?;
-        let anchors = levels.1;
-        let candidates = decode_outputs(&levels.0, geometry, anchors, options.score_threshold);
-        let mut faces = non_maximum_suppression(candidates, options.nms_threshold);
-        faces.retain(|f| f.bbox.width().min(f.bbox.height()) >= options.min_face_size);
-        if let Some(max) = options.max_faces {
-            faces.truncate(max);
+        let mut found = Vec::with_capacity(images);
+        for (image, geometry) in geometries.iter().enumerate() {
+            let per_image: Vec<(usize, usize, &[f32])> = tensors
+                .iter()
+                .map(|&(channels, data)| {
+                    let len = data.len() / images;
+                    (channels, len / channels.max(1), &data[image * len..(image + 1) * len])
+                })
+                .collect();
+            let levels = group_levels(&per_image, geometry).map_err(|reason| InferError::IncompatibleModel {
+                model: self.model.clone(),
+                expected: "SCRFD detector",
+                reason,
+            })?;
+            let candidates = decode_outputs(&levels.0, geometry, levels.1, options.score_threshold);
+            let mut faces = non_maximum_suppression(candidates, options.nms_threshold);
+            faces.retain(|f| f.bbox.width().min(f.bbox.height()) >= options.min_face_size);
+            if let Some(max) = options.max_faces {
+                faces.truncate(max);
+            }
+            found.push(faces);
         }
-        Ok(faces)
+        Ok(found)
+    }
+}
+
+/// One image's detector input: made on any thread (decoding and preparing photos on every core
+/// while one session runs the model), then run in batches by [`ScrfdDetector::detect_prepared`].
+#[derive(Debug, Clone)]
+pub struct PreparedInput {
+    geometry: InputGeometry,
+    blob: Vec<f32>,
+}
+
+impl PreparedInput {
+    /// `image` at the size `sizing` plans for it ([`ScrfdDetector::input_sizing`]).
+    pub fn new(image: &RgbImage, sizing: InputSizing) -> Self {
+        let geometry = sizing.plan(image.width(), image.height());
+        let mut blob = Vec::new();
+        prepare_input(image, &geometry, &mut Resizer::new(), &mut blob);
+        Self { geometry, blob }
     }
 }
 

@@ -9,6 +9,12 @@ pub enum InferError {
          Run `faceprint models fetch` to install it, or set FACEPRINT_ORT_LIB to a libonnxruntime.so (1.22 or newer)"
     )]
     RuntimeUnavailable { path: PathBuf, reason: String },
+    #[error(
+        "{device} was asked for but cannot be used: {}. faceprint never runs on the CPU instead; \
+         use --device cpu, or --device auto to take the GPU only when it works",
+        gpu_trouble(.missing, .detail)
+    )]
+    GpuUnavailable { device: String, missing: Vec<String>, detail: String },
     #[error("could not fetch {what} with pip: {reason}")]
     Fetch { what: String, reason: String },
     #[error("{path} has sha256 {actual}, expected {expected}: the file is corrupt or not the pinned one")]
@@ -38,6 +44,7 @@ impl InferError {
     pub fn code(&self) -> &'static str {
         match self {
             InferError::RuntimeUnavailable { .. } => "runtime_unavailable",
+            InferError::GpuUnavailable { .. } => "gpu_unavailable",
             InferError::Fetch { .. } => "fetch_failed",
             InferError::Checksum { .. } => "checksum_mismatch",
             InferError::MissingModel { .. } => "model_missing",
@@ -47,5 +54,14 @@ impl InferError {
             InferError::Manifest(_) => "bad_manifest",
             InferError::Io { .. } => "io_error",
         }
+    }
+}
+
+/// "missing X, Y (ONNX Runtime: …)", or ONNX Runtime's words alone when nothing is seen missing.
+fn gpu_trouble(missing: &[String], detail: &str) -> String {
+    match (missing.is_empty(), detail.is_empty()) {
+        (false, false) => format!("missing {} (ONNX Runtime: {detail})", missing.join("; ")),
+        (false, true) => format!("missing {}", missing.join("; ")),
+        (true, _) => detail.to_string(),
     }
 }

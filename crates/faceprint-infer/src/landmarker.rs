@@ -14,6 +14,7 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use crate::InferError;
+use crate::device::Target;
 use crate::runtime::RuntimeOptions;
 use crate::session::{input_dims, open_session};
 
@@ -37,8 +38,9 @@ impl Landmarker106 {
         input_std: f32,
         threads: usize,
         runtime: &RuntimeOptions,
+        target: Target,
     ) -> Result<Self, InferError> {
-        let session = open_session(path, threads, runtime)?;
+        let session = open_session(path, threads, runtime, target)?;
         let model = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let incompatible = |reason: String| InferError::IncompatibleModel {
             model: model.clone(),

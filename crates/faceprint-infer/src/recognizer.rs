@@ -9,6 +9,7 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use crate::InferError;
+use crate::device::Target;
 use crate::runtime::RuntimeOptions;
 use crate::session::{input_dims, open_session};
 
@@ -43,8 +44,9 @@ impl ArcFaceRecognizer {
         config: RecognizerConfig,
         threads: usize,
         runtime: &RuntimeOptions,
+        target: Target,
     ) -> Result<Self, InferError> {
-        let session = open_session(path, threads, runtime)?;
+        let session = open_session(path, threads, runtime, target)?;
         let (input_name, dims) = input_dims(&session, 0).ok_or_else(|| InferError::IncompatibleModel {
             model: config.model_id.to_string(),
             expected: "recogniser (ArcFace, 112x112 input)",

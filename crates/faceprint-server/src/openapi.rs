@@ -41,7 +41,7 @@ use crate::routes::schema;
         schema::FaceOut, schema::ImageOut, schema::CompareOut, schema::CandidateOut,
         schema::IdentifiedOut, schema::IdentifyOut, schema::VerifyOut, schema::SubjectOut, schema::FaceRecordOut,
         schema::SubjectDetailOut, schema::NewSubjectIn, schema::PatchSubjectIn, schema::EnrolledOut,
-        schema::DeletedOut, schema::Health, crate::routes::library::NameIn, crate::routes::library::MergeIn, crate::ErrorBody, crate::error::ErrorDetail,
+        schema::DeletedOut, schema::Health, schema::DeviceInfo, crate::routes::library::NameIn, crate::routes::library::MergeIn, crate::ErrorBody, crate::error::ErrorDetail,
     )),
     modifiers(&BearerAuth)
 )]

@@ -15,6 +15,9 @@ async fn health_and_readiness_need_no_key_and_everything_else_does() {
         let (status, _) = app.send(Method::GET, path, None, Body::empty(), None).await;
         assert_eq!(status, StatusCode::OK, "{path}");
     }
+    let (_, body) = app.send(Method::GET, "/readyz", None, Body::empty(), None).await;
+    let ready: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(ready["device"], json!({ "requested": "cpu", "target": "cpu" }), "where the models run");
     let (status, body) = app.send(Method::GET, "/metrics", None, Body::empty(), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(common::code(&body), "missing_api_key");

@@ -97,6 +97,9 @@ impl FaceEngine {
         stages: Stages,
         mut on_result: impl FnMut(FileOutcome),
     ) {
+        if self.runs_batched(stages) {
+            return self.process_batched(inputs, select, stages, on_result);
+        }
         let count = inputs.len();
         let inputs: Vec<std::sync::Mutex<Option<Input>>> =
             inputs.into_iter().map(|i| std::sync::Mutex::new(Some(i))).collect();

@@ -4,7 +4,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use faceprint_infer::{
-    ArcFaceRecognizer, DetectOptions, Landmarker106, ModelPack, RecognizerConfig, RuntimeOptions, ScrfdDetector, Task,
+    ArcFaceRecognizer, DetectOptions, Device, DeviceChoice, InferError, Landmarker106, ModelPack, RecognizerConfig,
+    RuntimeOptions, ScrfdDetector, Target, Task,
 };
 use faceprint_types::{DetectedFace, Embedding, ModelId};
 use faceprint_vision::analysis::landmarks106::{mirror_image, symmetric_detection};
@@ -21,6 +22,15 @@ use crate::{Error, FaceSelect};
 /// `faceprint eval lfw`.
 const FALLBACK_THRESHOLD: f32 = 0.30;
 
+/// Pipelines (each with its own sessions) on a GPU unless told otherwise: enough for the
+/// server's concurrent requests to overlap on the GPU, few enough that opening them is quick.
+pub const GPU_WORKERS: usize = 4;
+
+/// Faces per recogniser run unless told otherwise: a GPU is fed by large runs, which on the CPU
+/// only cost memory.
+const CPU_MAX_BATCH: usize = 32;
+const GPU_MAX_BATCH: usize = 256;
+
 /// Builds a [`FaceEngine`]. Every setter is infallible; [`FaceEngineBuilder::commit`] checks,
 /// fetches what is missing and loads the models.
 #[derive(Debug, Clone)]
@@ -33,18 +43,19 @@ pub struct FaceEngineBuilder {
     recognizer_threshold: Option<f32>,
     identify_threshold: Option<f32>,
     identify_fpir: Option<f64>,
-    workers: usize,
+    workers: Option<usize>,
     threads_per_worker: usize,
     flip: bool,
-    max_batch: usize,
+    max_batch: Option<usize>,
     detect: DetectOptions,
     limits: DecodeLimits,
     runtime: RuntimeOptions,
+    device: Device,
+    batched: Option<bool>,
 }
 
 impl Default for FaceEngineBuilder {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         Self {
             pack: ModelPack::default_pack(),
             detector_path: None,
@@ -54,13 +65,15 @@ impl Default for FaceEngineBuilder {
             recognizer_threshold: None,
             identify_threshold: None,
             identify_fpir: None,
-            workers: cores,
+            workers: None,
             threads_per_worker: 1,
             flip: false,
-            max_batch: 32,
+            max_batch: None,
             detect: DetectOptions::default(),
             limits: DecodeLimits::default(),
             runtime: RuntimeOptions::default(),
+            device: Device::Cpu,
+            batched: None,
         }
     }
 }
@@ -112,9 +125,10 @@ impl FaceEngineBuilder {
         self
     }
     /// Independent pipelines (each with its own sessions), run in parallel on multi-image work.
-    /// Default: one per core.
+    /// Default: one per core on the CPU; on a GPU [`GPU_WORKERS`] (its sessions share the GPU,
+    /// and many-photo work runs batched through one of them while every core prepares photos).
     pub fn workers(mut self, workers: usize) -> Self {
-        self.workers = workers;
+        self.workers = Some(workers);
         self
     }
     /// ONNX Runtime intra-op threads per session. Default 1 (parallelism comes from workers).
@@ -122,14 +136,14 @@ impl FaceEngineBuilder {
         self.threads_per_worker = threads;
         self
     }
-    /// Flip test-time augmentation (embedding of the mirrored crop added). Default on.
+    /// Flip test-time augmentation (embedding of the mirrored crop added). Default off.
     pub fn flip(mut self, flip: bool) -> Self {
         self.flip = flip;
         self
     }
-    /// Largest number of face crops per recogniser run.
+    /// Largest number of face crops per recogniser run. Default: 32 on the CPU, 256 on a GPU.
     pub fn max_batch(mut self, max_batch: usize) -> Self {
-        self.max_batch = max_batch;
+        self.max_batch = Some(max_batch);
         self
     }
     pub fn detect_options(mut self, options: DetectOptions) -> Self {
@@ -145,10 +159,25 @@ impl FaceEngineBuilder {
         self.runtime = runtime;
         self
     }
+    /// Where the models run (default: the CPU). A CUDA device that cannot be used makes
+    /// [`Self::commit`] fail with `gpu_unavailable`; [`Device::Auto`] takes GPU 0 when it works
+    /// and the CPU otherwise ([`FaceEngine::device`] says which, and why).
+    pub fn device(mut self, device: Device) -> Self {
+        self.device = device;
+        self
+    }
+    /// Run many-photo work batched: photos decoded and prepared on every core while one session
+    /// detects over many photos per run and embeds the faces of many photos per run. Default: on
+    /// a GPU, which needs large runs; off on the CPU, where a pipeline per core is faster.
+    /// Analysis with dense landmarks and turning sideways photos stay per photo either way.
+    pub fn batched(mut self, batched: bool) -> Self {
+        self.batched = Some(batched);
+        self
+    }
 
     /// Fetches missing default-pack files, loads ONNX Runtime and opens every session.
     pub fn commit(self) -> Result<FaceEngine, Error> {
-        if self.workers == 0 || self.threads_per_worker == 0 || self.max_batch == 0 {
+        if self.workers == Some(0) || self.threads_per_worker == 0 || self.max_batch == Some(0) {
             return Err(Error::Config("workers, threads per worker and batch size must be at least 1".into()));
         }
         if !(0.0..=1.0).contains(&self.detect.score_threshold) || !(0.0..=1.0).contains(&self.detect.nms_threshold) {
@@ -198,7 +227,7 @@ impl FaceEngineBuilder {
                 self.pack.model(Task::Landmarks).map(|m| (self.pack.path_of(&m.file), m.input_mean, m.input_std))
             }
         };
-        let config = RecognizerConfig { flip: self.flip, max_batch: self.max_batch, ..config };
+        let config = RecognizerConfig { flip: self.flip, ..config };
         let threshold = self.recognizer_threshold.or(pack_threshold).unwrap_or(FALLBACK_THRESHOLD);
         // A fixed 1:N threshold wins; then a target FPIR asked for; a 1:1 threshold given
         // explicitly also moves the 1:N one unless one of those is given.
@@ -217,30 +246,23 @@ impl FaceEngineBuilder {
             (None, None, None, Some(model)) => for_fpir(model, crate::DEFAULT_FPIR),
             (None, None, None, None) => IdentifyThreshold::Fixed(pack_identify_threshold.unwrap_or(threshold)),
         };
-        let mut workers = Vec::with_capacity(self.workers);
-        for _ in 0..self.workers {
-            workers.push(Mutex::new(Worker {
-                detector: ScrfdDetector::open(&detector_path, self.threads_per_worker, &self.runtime)?,
-                recognizer: ArcFaceRecognizer::open(
-                    &recognizer_path,
-                    config.clone(),
-                    self.threads_per_worker,
-                    &self.runtime,
-                )?,
-                landmarker: match &landmarker {
-                    Some((path, mean, std)) => {
-                        Some(Landmarker106::open(path, *mean, *std, self.threads_per_worker, &self.runtime)?)
-                    }
-                    None => None,
-                },
-            }));
-        }
+        let models = WorkerModels {
+            detector: &detector_path,
+            recognizer: (&recognizer_path, &config),
+            landmarker: landmarker.as_ref().map(|(path, mean, std)| (path.as_path(), *mean, *std)),
+        };
+        let (workers, device) = self.open_on_device(&models)?;
         let quality_scales = QualityScales {
             embedding_norm: quality_norm.map(|[zero, one]| Ramp::new(zero, one)),
             ..QualityScales::default()
         };
+        let detector_sizing =
+            workers[0].lock().unwrap_or_else(|e| e.into_inner()).detector.input_sizing(self.detect.sizing);
         Ok(FaceEngine {
             workers,
+            batched: self.batched.unwrap_or(device.target.is_gpu()),
+            detector_sizing,
+            device,
             next_worker: AtomicUsize::new(0),
             model_id: config.model_id,
             threshold,
@@ -251,6 +273,76 @@ impl FaceEngineBuilder {
             limits: self.limits,
         })
     }
+}
+
+impl FaceEngineBuilder {
+    /// Every worker's sessions on the device asked for: `auto` tries GPU 0 where an NVIDIA driver
+    /// is present and takes the CPU when that fails, saying why.
+    fn open_on_device(&self, models: &WorkerModels<'_>) -> Result<(Vec<Mutex<Worker>>, DeviceChoice), Error> {
+        let choice = |target: Target, cpu_because: Option<String>| DeviceChoice {
+            requested: self.device,
+            target,
+            gpu_name: match target {
+                Target::Cuda(id) => faceprint_infer::gpu::visible_gpus().get(id as usize).map(|g| g.model.clone()),
+                Target::Cpu => None,
+            },
+            cpu_because,
+        };
+        match self.device {
+            Device::Cpu => Ok((self.open_workers(models, Target::Cpu)?, choice(Target::Cpu, None))),
+            Device::Cuda(id) => Ok((self.open_workers(models, Target::Cuda(id))?, choice(Target::Cuda(id), None))),
+            Device::Auto if !faceprint_infer::gpu::driver_present() => {
+                let why = "no NVIDIA driver (neither /proc/driver/nvidia nor libcuda.so.1)".to_string();
+                Ok((self.open_workers(models, Target::Cpu)?, choice(Target::Cpu, Some(why))))
+            }
+            Device::Auto => match self.open_workers(models, Target::Cuda(0)) {
+                Ok(workers) => Ok((workers, choice(Target::Cuda(0), None))),
+                Err(Error::Model(InferError::GpuUnavailable { missing, detail, .. })) => {
+                    let why = if missing.is_empty() { detail } else { format!("missing {}", missing.join("; ")) };
+                    Ok((self.open_workers(models, Target::Cpu)?, choice(Target::Cpu, Some(why))))
+                }
+                // The CUDA build could not be fetched (offline, say): the CPU build still may be.
+                Err(Error::Model(e @ (InferError::Fetch { .. } | InferError::Checksum { .. }))) => {
+                    let why = format!("ONNX Runtime's CUDA build could not be fetched: {e}");
+                    Ok((self.open_workers(models, Target::Cpu)?, choice(Target::Cpu, Some(why))))
+                }
+                Err(other) => Err(other),
+            },
+        }
+    }
+
+    fn open_workers(&self, models: &WorkerModels<'_>, target: Target) -> Result<Vec<Mutex<Worker>>, Error> {
+        let threads = self.threads_per_worker;
+        let count = self.workers.unwrap_or(match target {
+            Target::Cpu => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            Target::Cuda(_) => GPU_WORKERS,
+        });
+        let max_batch = self.max_batch.unwrap_or(if target.is_gpu() { GPU_MAX_BATCH } else { CPU_MAX_BATCH });
+        let config = RecognizerConfig { max_batch, ..models.recognizer.1.clone() };
+        let mut workers = Vec::with_capacity(count);
+        for _ in 0..count {
+            let recognizer = models.recognizer.0;
+            workers.push(Mutex::new(Worker {
+                detector: ScrfdDetector::open(models.detector, threads, &self.runtime, target)?,
+                recognizer: ArcFaceRecognizer::open(recognizer, config.clone(), threads, &self.runtime, target)?,
+                landmarker: match models.landmarker {
+                    Some((path, mean, std)) => {
+                        Some(Landmarker106::open(path, mean, std, threads, &self.runtime, target)?)
+                    }
+                    None => None,
+                },
+            }));
+        }
+        Ok(workers)
+    }
+}
+
+/// The model files every worker opens.
+struct WorkerModels<'a> {
+    detector: &'a Path,
+    recognizer: (&'a Path, &'a RecognizerConfig),
+    /// Path, input mean and input standard deviation.
+    landmarker: Option<(&'a Path, f32, f32)>,
 }
 
 /// A recogniser loaded by path gets InsightFace's ArcFace normalisation and an id naming the
@@ -283,6 +375,11 @@ pub(crate) struct Worker {
 #[derive(Debug)]
 pub struct FaceEngine {
     pub(crate) workers: Vec<Mutex<Worker>>,
+    device: DeviceChoice,
+    /// Many-photo work goes through the batched pipeline (`batched.rs`).
+    pub(crate) batched: bool,
+    /// The detector's first-pass input sizing (its own when the model has a fixed input).
+    pub(crate) detector_sizing: faceprint_vision::scrfd::InputSizing,
     next_worker: AtomicUsize,
     model_id: ModelId,
     threshold: f32,
@@ -367,6 +464,39 @@ impl FaceEngine {
 
     pub fn workers(&self) -> usize {
         self.workers.len()
+    }
+
+    /// Where the models run, and for `auto` why.
+    pub fn device(&self) -> &DeviceChoice {
+        &self.device
+    }
+
+    /// Whether many-photo work runs batched ([`FaceEngineBuilder::batched`]).
+    pub fn is_batched(&self) -> bool {
+        self.batched
+    }
+
+    /// Embeddings of aligned 112×112 crops (as [`Face::aligned`] keeps them), split across every
+    /// worker, each running the recogniser over its share in batches.
+    pub fn embed_aligned(&self, crops: &[RgbImage]) -> Result<Vec<Embedding>, Error> {
+        if crops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let per_worker = crops.len().div_ceil(self.workers.len());
+        let parts: Vec<Result<Vec<Embedding>, Error>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = crops
+                .chunks(per_worker)
+                .zip(&self.workers)
+                .map(|(part, worker)| {
+                    scope.spawn(move || {
+                        let mut worker = worker.lock().unwrap_or_else(|e| e.into_inner());
+                        Ok(worker.recognizer.embed(part)?)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("embedding thread panicked")).collect()
+        });
+        Ok(parts.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect())
     }
 
     pub fn decode_limits(&self) -> &DecodeLimits {

@@ -19,6 +19,7 @@
 //! ```
 
 mod batch;
+mod batched;
 pub mod contract;
 mod engine;
 mod error;
@@ -32,7 +33,7 @@ mod select;
 pub mod transfer;
 
 pub use batch::{FileOutcome, StageTimes};
-pub use engine::{Comparison, Face, FaceEngine, FaceEngineBuilder, ImageFaces};
+pub use engine::{Comparison, Face, FaceEngine, FaceEngineBuilder, GPU_WORKERS, ImageFaces};
 pub use error::Error;
 pub use face_analysis::FaceAnalysis;
 pub use faceprint_gallery::{
@@ -43,7 +44,14 @@ pub use faceprint_gallery::{
 };
 pub use faceprint_infer::fetch::cache_home;
 pub use faceprint_infer::runtime::RuntimeSpec;
-pub use faceprint_infer::{DetectOptions, ModelPack, RuntimeOptions, Task};
+pub use faceprint_infer::{DetectOptions, Device, DeviceChoice, ModelPack, RuntimeOptions, Target, Task};
+
+/// The ONNX Runtime library behind the engine, and what the machine offers a GPU engine: for
+/// `faceprint info` and for telling why `--device cuda` is refused.
+pub mod runtime {
+    pub use faceprint_infer::gpu::{GpuInfo, driver_version, find_library, missing_for_cuda, visible_gpus};
+    pub use faceprint_infer::runtime::{RuntimeReport, loaded_library, locate_library, runtime_report};
+}
 pub use faceprint_types::{BBox, DetectedFace, Embedding, Landmarks5, ModelId, Point, cosine_similarity};
 pub use faceprint_vision::scrfd::InputSizing;
 pub use faceprint_vision::{DecodeError, DecodeLimits};

@@ -48,6 +48,25 @@ pub struct Health {
     /// The gallery's own words for it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// `/readyz`: where the models run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceInfo>,
+}
+
+/// Where the models run: `cpu` or `cuda:N`, as chosen for `--device` (`auto` says why it took
+/// the CPU).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeviceInfo {
+    /// What was asked for: `cpu`, `cuda:N` or `auto`.
+    pub requested: String,
+    /// What the models run on: `cpu` or `cuda:N`.
+    pub target: String,
+    /// The GPU's name, from the NVIDIA driver.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu_name: Option<String>,
+    /// Why `auto` took the CPU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_because: Option<String>,
 }
 
 /// Which face of a photo: `all` (default for detection and identification), `largest` or

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse};
 
-use super::schema::Health;
+use super::schema::{DeviceInfo, Health};
 use crate::pool::blocking;
 use crate::{ApiError, AppState};
 
@@ -19,7 +19,7 @@ static DOCS_SCRIPT: &str = include_str!("../../static/docs.js");
 /// Alive: answers as long as the process serves HTTP, however busy inference is.
 #[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok".into(), code: None, message: None })
+    Json(Health { status: "ok".into(), code: None, message: None, device: None })
 }
 
 /// Ready: the models are loaded (they are before the server listens) and the gallery answers.
@@ -41,11 +41,18 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
             verdict
         }
     };
+    let choice = state.engine.device();
+    let device = Some(DeviceInfo {
+        requested: choice.requested.to_string(),
+        target: choice.target.to_string(),
+        gpu_name: choice.gpu_name.clone(),
+        cpu_because: choice.cpu_because.clone(),
+    });
     match verdict {
-        Ok(()) => (StatusCode::OK, Json(Health { status: "ready".into(), code: None, message: None })),
+        Ok(()) => (StatusCode::OK, Json(Health { status: "ready".into(), code: None, message: None, device })),
         Err((code, message)) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(Health { status: "gallery unavailable".into(), code: Some(code), message: Some(message) }),
+            Json(Health { status: "gallery unavailable".into(), code: Some(code), message: Some(message), device }),
         ),
     }
 }
