@@ -123,9 +123,10 @@ pub fn missing_for_cuda(runtime_library: &Path) -> Vec<String> {
             missing.push(format!("{part} ({})", absent.join(", ")));
         }
     }
-    if driver_version().is_some() && visible_gpus().is_empty() {
+    let driver_loaded = driver_version().is_some();
+    if driver_loaded && visible_gpus().is_empty() {
         missing.push("a GPU (the NVIDIA driver is loaded but reports none)".into());
-    } else if driver_version().is_none() && !Path::new("/dev/nvidia0").exists() {
+    } else if !driver_loaded && !Path::new("/dev/nvidia0").exists() {
         missing.push("a GPU (no NVIDIA kernel driver is loaded: /proc/driver/nvidia is absent)".into());
     }
     missing

@@ -288,27 +288,30 @@ impl FaceEngineBuilder {
             },
             cpu_because,
         };
-        match self.device {
-            Device::Cpu => Ok((self.open_workers(models, Target::Cpu)?, choice(Target::Cpu, None))),
-            Device::Cuda(id) => Ok((self.open_workers(models, Target::Cuda(id))?, choice(Target::Cuda(id), None))),
-            Device::Auto if !faceprint_infer::gpu::driver_present() => {
-                let why = "no NVIDIA driver (neither /proc/driver/nvidia nor libcuda.so.1)".to_string();
-                Ok((self.open_workers(models, Target::Cpu)?, choice(Target::Cpu, Some(why))))
+        let target = match self.device {
+            Device::Cpu => Target::Cpu,
+            Device::Cuda(id) => Target::Cuda(id),
+            Device::Auto => {
+                let cpu_because =
+                    if !faceprint_infer::gpu::driver_present() {
+                        "no NVIDIA driver (neither /proc/driver/nvidia nor libcuda.so.1)".to_string()
+                    } else {
+                        match self.open_workers(models, Target::Cuda(0)) {
+                            Ok(workers) => return Ok((workers, choice(Target::Cuda(0), None))),
+                            Err(Error::Model(InferError::GpuUnavailable { missing, detail, .. })) => {
+                                if missing.is_empty() { detail } else { format!("missing {}", missing.join("; ")) }
+                            }
+                            // The CUDA build could not be fetched (offline, say): the CPU build still may be.
+                            Err(Error::Model(e @ (InferError::Fetch { .. } | InferError::Checksum { .. }))) => {
+                                format!("ONNX Runtime's CUDA build could not be fetched: {e}")
+                            }
+                            Err(other) => return Err(other),
+                        }
+                    };
+                return Ok((self.open_workers(models, Target::Cpu)?, choice(Target::Cpu, Some(cpu_because))));
             }
-            Device::Auto => match self.open_workers(models, Target::Cuda(0)) {
-                Ok(workers) => Ok((workers, choice(Target::Cuda(0), None))),
-                Err(Error::Model(InferError::GpuUnavailable { missing, detail, .. })) => {
-                    let why = if missing.is_empty() { detail } else { format!("missing {}", missing.join("; ")) };
-                    Ok((self.open_workers(models, Target::Cpu)?, choice(Target::Cpu, Some(why))))
-                }
-                // The CUDA build could not be fetched (offline, say): the CPU build still may be.
-                Err(Error::Model(e @ (InferError::Fetch { .. } | InferError::Checksum { .. }))) => {
-                    let why = format!("ONNX Runtime's CUDA build could not be fetched: {e}");
-                    Ok((self.open_workers(models, Target::Cpu)?, choice(Target::Cpu, Some(why))))
-                }
-                Err(other) => Err(other),
-            },
-        }
+        };
+        Ok((self.open_workers(models, target)?, choice(target, None)))
     }
 
     fn open_workers(&self, models: &WorkerModels<'_>, target: Target) -> Result<Vec<Mutex<Worker>>, Error> {
