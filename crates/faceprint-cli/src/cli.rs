@@ -656,6 +656,11 @@ pub enum ScopeArg {
     Read,
     /// Everything read does, plus enrol, create, rename and delete.
     Write,
+    /// Everything read does, plus the private photo library: its people, face crops, photo
+    /// paths and searches, naming, merging and splitting.
+    Library,
+    /// Everything.
+    Admin,
 }
 
 #[derive(Debug, Subcommand)]

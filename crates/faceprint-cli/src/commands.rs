@@ -101,8 +101,14 @@ pub fn run(mut cli: Cli) -> Result<ExitCode> {
         Command::Gallery { action: crate::cli::GalleryCommand::Copy { from, to, json } } => {
             gallery_cmd::copy(&from, &to, &cli.gallery, json)
         }
-        Command::Export { out } => crate::transfer::export(&*open_store(&cli.gallery)?.gallery, &out),
-        Command::Import { input } => crate::transfer::import(&*open_store(&cli.gallery)?.gallery, &input),
+        Command::Export { out } => {
+            let store = open_store(&cli.gallery)?;
+            crate::transfer::export(&*store.gallery, store.library.as_deref(), &out)
+        }
+        Command::Import { input } => {
+            let store = open_store(&cli.gallery)?;
+            crate::transfer::import(&*store.gallery, store.library.as_deref(), &input)
+        }
         Command::Reembed { engine } => {
             let gallery = open_store(&cli.gallery)?.gallery;
             gallery_cmd::reembed(&build_engine(&engine)?, &*gallery, quiet)

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use faceprint::library::{GroupingOptions, Library, Person, PhotoHit, group_new_faces, index_folders, propose_split};
+use faceprint::library::{
+    GroupingOptions, Library, Page, Person, PhotoHit, group_new_faces, index_folders, propose_split,
+};
 use faceprint::{FaceEngine, FaceSelect, Gallery, SubjectKey};
 use serde_json::json;
 
@@ -46,23 +48,43 @@ pub enum LibraryCommand {
     },
     /// Photos where a person appears: the person of a probe photo, or a named subject.
     Search(SearchArgs),
+    /// Forget the files marked missing (not found by `library add` since): a photo left with
+    /// no file goes, with its faces. Lists what it removes first.
+    ForgetMissing {
+        /// Only files missing for at least this many days.
+        #[arg(long, value_name = "DAYS")]
+        older_than: Option<u32>,
+        /// List what would be removed, and remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// One JSON object: the files and the number of photos removed.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum PeopleCommand {
     /// Name a person: it becomes the gallery subject of that name, so identify and verify find it.
-    Name { person: i64, name: String },
+    Name {
+        person: i64,
+        name: String,
+        /// When someone is already enrolled under this name, join that subject (the person's
+        /// faces become its templates too). Without it, such a name is refused.
+        #[arg(long)]
+        merge_into_subject: bool,
+    },
     /// Move every face of FROM into INTO.
     Merge { into: i64, from: i64 },
     /// Propose sub-groups of a person's faces; --apply moves every sub-group but the largest to
-    /// a new person (those faces never rejoin this one).
+    /// a new person, in one transaction (grouping never puts them back; merging undoes it).
     Split {
         person: i64,
         #[arg(long)]
         apply: bool,
         /// How much stricter than grouping the re-clustering is (added to both similarity
-        /// thresholds).
-        #[arg(long, default_value_t = 0.1)]
+        /// thresholds), 0 to 0.5.
+        #[arg(long, default_value_t = 0.1, value_parser = strictness)]
         strictness: f32,
         #[arg(long)]
         json: bool,
@@ -95,6 +117,17 @@ pub struct SearchArgs {
     json: bool,
 }
 
+/// The most a split may add to the grouping thresholds: past it every face is its own group.
+const MAX_STRICTNESS: f32 = 0.5;
+
+fn strictness(text: &str) -> Result<f32, String> {
+    let value: f32 = text.parse().map_err(|e| format!("{e}"))?;
+    match (0.0..=MAX_STRICTNESS).contains(&value) {
+        true => Ok(value),
+        false => Err(format!("strictness must be 0..={MAX_STRICTNESS}")),
+    }
+}
+
 const SHEET_COLUMNS: usize = 8;
 const SHEET_ROWS: usize = 8;
 
@@ -110,6 +143,9 @@ pub fn run(store: &Store, command: LibraryCommand, quiet: bool) -> Result<ExitCo
         LibraryCommand::People { json, action: None } => people(library, json),
         LibraryCommand::People { action: Some(action), .. } => people_action(library, action),
         LibraryCommand::Search(args) => search(&*store.gallery, library, args),
+        LibraryCommand::ForgetMissing { older_than, dry_run, json } => {
+            forget_missing(library, older_than, dry_run, json)
+        }
     }
 }
 
@@ -135,6 +171,9 @@ fn add(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    for skipped in &indexed.skipped {
+        eprintln!("warning: {}: {}; nothing under it is taken for missing", skipped.path, skipped.reason);
+    }
     let grouped = match grouping {
         true => Some(group_new_faces(gallery, library, &GroupingOptions::default())?),
         false => None,
@@ -144,7 +183,7 @@ fn add(
     } else {
         println!(
             "{} image files: {} added ({} faces, {} turned to find them), {} unchanged, {} moved or copied, \
-             {} failed, {} gone ({} photos removed) ({:.1} s)",
+             {} failed, {} newly missing, {} back ({:.1} s)",
             indexed.files,
             indexed.added,
             indexed.faces,
@@ -152,10 +191,13 @@ fn add(
             indexed.unchanged,
             indexed.linked,
             indexed.failed,
-            indexed.gone,
-            indexed.removed_photos,
+            indexed.missing,
+            indexed.returned,
             indexed.seconds
         );
+        if indexed.missing > 0 {
+            println!("missing files keep their faces and people; to remove them: faceprint library forget-missing");
+        }
         if let Some(g) = grouped {
             println!(
                 "grouping: {} faces joined people, {} new people ({} faces), {} faces unassigned ({:.1} s)",
@@ -171,20 +213,22 @@ fn add(
 
 fn status(library: &dyn Library, json: bool) -> Result<ExitCode> {
     let status = library.library_status()?;
-    let errors = library.file_errors()?;
+    let errors = library.file_errors(Page::ALL)?;
     if json {
         println!("{}", json!({ "status": status, "errors": errors }));
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{} photos ({} files), {} faces, {} people ({} named), {} unassigned faces, {} files failed",
+        "{} photos ({} files), {} faces, {} people ({} named), {} unassigned faces, {} files failed, \
+         {} files missing",
         status.photos,
         status.files,
         status.faces,
         status.people,
         status.named_people,
         status.unassigned_faces,
-        status.errors
+        status.errors,
+        status.missing_files
     );
     for error in errors {
         println!("  {}: {}", error.path, error.error);
@@ -205,7 +249,7 @@ fn person_line(person: &Person) -> String {
 fn people(library: &dyn Library, json: bool) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    for person in library.people()? {
+    for person in library.people(Page::ALL)? {
         match json {
             true => writeln!(out, "{}", serde_json::to_string(&person)?)?,
             false => writeln!(out, "{}", person_line(&person))?,
@@ -217,14 +261,23 @@ fn people(library: &dyn Library, json: bool) -> Result<ExitCode> {
 
 fn people_action(library: &dyn Library, action: PeopleCommand) -> Result<ExitCode> {
     match action {
-        PeopleCommand::Name { person, name } => println!("{}", person_line(&library.name_person(person, &name)?)),
+        PeopleCommand::Name { person, name, merge_into_subject } => {
+            let named = match library.name_person(person, &name, merge_into_subject) {
+                Err(faceprint::GalleryError::DuplicateSubject(name)) => bail!(
+                    "{name:?} is already an enrolled subject with faces of its own: give another name, or \
+                     --merge-into-subject to make this person's faces its templates too"
+                ),
+                other => other?,
+            };
+            println!("{}", person_line(&named))
+        }
         PeopleCommand::Merge { into, from } => println!("{}", person_line(&library.merge_people(into, from)?)),
         PeopleCommand::RemoveFace { person, face } => {
             library.remove_face(person, face)?;
             println!("face {face} removed from person {person}; it will not rejoin");
         }
         PeopleCommand::Faces { person } => {
-            for face in library.person_faces(person)? {
+            for face in library.person_faces(person, Page::ALL)? {
                 let paths = library.photos(&[face.photo])?.pop().map(|p| p.paths).unwrap_or_default();
                 println!("{}", json!({ "face": face, "paths": paths }));
             }
@@ -242,14 +295,36 @@ fn people_action(library: &dyn Library, action: PeopleCommand) -> Result<ExitCod
                 }
             }
             if apply && groups.len() > 1 {
-                for group in &groups[1..] {
-                    let created = library.split_person(person, group)?;
+                for created in library.split_person(person, &groups[1..])? {
                     if !json {
                         println!("{}", person_line(&created));
                     }
                 }
             }
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn forget_missing(library: &dyn Library, older_than: Option<u32>, dry_run: bool, json: bool) -> Result<ExitCode> {
+    let older_than_secs = older_than.map(|days| i64::from(days) * 86_400);
+    let missing = library.missing_files(older_than_secs)?;
+    let paths: Vec<String> = missing.iter().map(|m| m.path.clone()).collect();
+    if !json {
+        for file in &missing {
+            println!("{} {}", if dry_run { "would forget" } else { "forgetting" }, file.path);
+        }
+    }
+    let removed_photos = match dry_run || paths.is_empty() {
+        true => 0,
+        false => library.forget_files(&paths)?,
+    };
+    if json {
+        println!("{}", json!({ "files": missing, "removed_photos": removed_photos, "dry_run": dry_run }));
+    } else if dry_run {
+        println!("{} missing files; nothing removed (dry run)", missing.len());
+    } else {
+        println!("{} missing files forgotten, {removed_photos} photos removed with their faces", missing.len());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -297,26 +372,35 @@ fn hit_record(hit: &PhotoHit) -> serde_json::Value {
     })
 }
 
+/// Pixels of a thumbnail's side on the contact sheet.
+const SHEET_TILE: u32 = 160;
+
 /// The photos found as one image, best first; a photo that cannot be read now is left out.
+/// Each photo is decoded, brought down to its thumbnail and dropped before the next is read, so
+/// the sheet of 64 large photos holds one photo's pixels at a time.
 fn write_sheet(engine: &FaceEngine, hits: &[PhotoHit], path: &std::path::Path) -> Result<()> {
-    let shown: Vec<(&PhotoHit, faceprint::imaging::RgbImage)> = hits
+    let shown: Vec<(&PhotoHit, faceprint::imaging::RgbImage, Option<faceprint::BBox>)> = hits
         .iter()
         .take(SHEET_COLUMNS * SHEET_ROWS)
-        .filter_map(|hit| faceprint::library::indexed_image(engine, &hit.photo).ok().map(|image| (hit, image)))
+        .filter_map(|hit| {
+            let image = faceprint::library::indexed_image(engine, &hit.photo).ok()?;
+            let (thumb, face) = faceprint::draw::thumbnail(&image, Some(hit.bbox), SHEET_TILE);
+            Some((hit, thumb, face))
+        })
         .collect();
     let tiles: Vec<Vec<faceprint::draw::Tile<'_>>> = shown
         .chunks(SHEET_COLUMNS)
         .map(|row| {
             row.iter()
-                .map(|(hit, image)| faceprint::draw::Tile {
+                .map(|(hit, image, face)| faceprint::draw::Tile {
                     image,
-                    face: Some(hit.bbox),
+                    face: *face,
                     caption: format!("{:.2} {}", hit.similarity, file_name(&hit.photo.paths)),
                 })
                 .collect()
         })
         .collect();
-    faceprint::draw::contact_sheet(&tiles, SHEET_COLUMNS, 160)
+    faceprint::draw::contact_sheet(&tiles, SHEET_COLUMNS, SHEET_TILE)
         .save(path)
         .with_context(|| format!("writing {}", path.display()))
 }

@@ -14,6 +14,8 @@ pub fn keys(gallery: &dyn KeyStore, action: KeysCommand) -> Result<ExitCode> {
             let scope = match scope {
                 ScopeArg::Read => KeyScope::Read,
                 ScopeArg::Write => KeyScope::Write,
+                ScopeArg::Library => KeyScope::Library,
+                ScopeArg::Admin => KeyScope::Admin,
             };
             let (key, secret) = gallery.create_api_key(scope, &label)?;
             eprintln!("key {} ({}) created; it is shown only now:", key.id, scope.as_str());

@@ -7,13 +7,15 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use faceprint::Gallery;
+use faceprint::library::Library;
 
-pub fn export(gallery: &dyn Gallery, out: &Path) -> Result<ExitCode> {
+/// Writes the gallery, and its photo library when it keeps one.
+pub fn export(gallery: &dyn Gallery, library: Option<&dyn Library>, out: &Path) -> Result<ExitCode> {
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let temporary =
         tempfile::NamedTempFile::new_in(dir).with_context(|| format!("creating a file in {}", dir.display()))?;
     let mut writer = BufWriter::new(temporary.as_file());
-    let faces = faceprint::transfer::export(gallery, &mut writer)?;
+    let faces = faceprint::transfer::export(gallery, library, &mut writer)?;
     writer.flush()?;
     drop(writer);
     temporary.as_file().sync_all()?;
@@ -22,9 +24,9 @@ pub fn export(gallery: &dyn Gallery, out: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn import(gallery: &dyn Gallery, input: &Path) -> Result<ExitCode> {
+pub fn import(gallery: &dyn Gallery, library: Option<&dyn Library>, input: &Path) -> Result<ExitCode> {
     let file = std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?;
-    let imported = faceprint::transfer::import(gallery, std::io::BufReader::new(file))
+    let imported = faceprint::transfer::import(gallery, library, std::io::BufReader::new(file))
         .with_context(|| format!("importing {}", input.display()))?;
     println!("{}", serde_json::to_string(&imported)?);
     Ok(ExitCode::SUCCESS)

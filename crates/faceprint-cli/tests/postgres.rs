@@ -187,6 +187,10 @@ fn a_database_restart_turns_readiness_off_then_on_without_hanging_or_losing_anyt
         std::thread::sleep(Duration::from_millis(200));
     };
     assert_eq!((status, health["code"].as_str()), (503, Some("gallery_unreachable")), "{health}");
+    // Regression: the unauthenticated probe printed `postgres://user@host:port/db`.
+    let said = health.to_string();
+    let port = url.rsplit_once(':').and_then(|(_, rest)| rest.split('/').next()).unwrap_or("");
+    assert!(!said.contains("postgres") && !said.contains(port), "readiness tells where the database is: {said}");
     let start = Instant::now();
     let (status, body) = identify(&faceprint, &key, &tang[1]);
     assert_eq!(status, 503, "{body}");

@@ -111,6 +111,31 @@ pub struct LibraryStatus {
     pub named_people: usize,
     pub unassigned_faces: usize,
     pub errors: usize,
+    /// Files indexed before that were not found since: their photos, faces and people are
+    /// kept until `forget-missing` removes them.
+    pub missing_files: usize,
+}
+
+/// A file indexed before and not found since (deleted, moved away, or on a drive not mounted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MissingFile {
+    pub path: String,
+    /// The photo it showed; `None` for a file that had failed.
+    pub photo: Option<PhotoId>,
+    /// Unix seconds when it was first found missing.
+    pub missing_since: i64,
+}
+
+/// A window of a long list: skip `offset` entries, return at most `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub offset: usize,
+    pub limit: usize,
+}
+
+impl Page {
+    /// Everything (for the command line, which reads its own file).
+    pub const ALL: Page = Page { offset: 0, limit: usize::MAX };
 }
 
 /// A file that could not be indexed, and why.
@@ -118,6 +143,55 @@ pub struct LibraryStatus {
 pub struct FileError {
     pub path: String,
     pub error: String,
+}
+
+/// A file as an export carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    pub path: String,
+    pub stamp: FileStamp,
+    /// Unix seconds since it was found missing, if it is.
+    pub missing_since: Option<i64>,
+    /// Why it could not be indexed (a failed file has no photo).
+    pub error: Option<String>,
+}
+
+/// A photo as an export carries it: its files, and its faces in the order they were stored
+/// (a face's key is derived from the photo and that position).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhotoRecord {
+    pub sha256: String,
+    pub width: u32,
+    pub height: u32,
+    pub rotation: u16,
+    pub files: Vec<FileRecord>,
+    pub faces: Vec<NewLibraryFace>,
+}
+
+/// A face named by its photo's sha256 and its gallery key: ids do not survive a move.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaceRef {
+    pub photo: String,
+    pub key: String,
+}
+
+/// A person as an export carries it: name, the enrolled subject it stands for, its faces, and
+/// the faces kept from it (by hand, `split: None`, or by a split).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonRecord {
+    pub name: Option<String>,
+    /// The default collection's subject of a named person.
+    pub subject: Option<String>,
+    pub faces: Vec<FaceRef>,
+    pub barred: Vec<(FaceRef, Option<i64>)>,
+}
+
+/// One record of a library export: every photo, then every person, then the failed files.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LibraryRecord {
+    Photo(PhotoRecord),
+    Person(PersonRecord),
+    FailedFile(FileRecord),
 }
 
 /// Where a photo library lives. Every write is one durable transaction, so a killed indexing
@@ -134,14 +208,21 @@ pub trait Library: Send + Sync + std::fmt::Debug {
     fn add_photo(&self, photo: NewPhoto) -> Result<PhotoId>;
     /// Records that `path` could not be indexed (it is tried again once it changes).
     fn record_file_error(&self, path: &str, stamp: FileStamp, error: &str) -> Result<()>;
-    /// Every path the library knows, indexed or failed.
+    /// Every path the library knows, indexed or failed, missing or not.
     fn file_paths(&self) -> Result<Vec<String>>;
-    /// Forgets files that are gone; a photo left with no file goes with its faces. Returns the
+    /// Marks files as missing (kept with their photos, faces and people); files already marked
+    /// keep their first date. Returns how many were newly marked.
+    fn mark_missing(&self, paths: &[String]) -> Result<usize>;
+    /// Clears the mark of files found again where they were; returns how many came back.
+    fn mark_found(&self, paths: &[String]) -> Result<usize>;
+    /// Files marked missing, oldest first; only those missing for at least `older_than_secs`.
+    fn missing_files(&self, older_than_secs: Option<i64>) -> Result<Vec<MissingFile>>;
+    /// Forgets files for good; a photo left with no file goes with its faces. Returns the
     /// number of photos removed.
     fn forget_files(&self, paths: &[String]) -> Result<usize>;
 
     fn library_status(&self) -> Result<LibraryStatus>;
-    fn file_errors(&self) -> Result<Vec<FileError>>;
+    fn file_errors(&self, page: Page) -> Result<Vec<FileError>>;
     fn photos(&self, ids: &[PhotoId]) -> Result<Vec<LibraryPhoto>>;
     /// Every library face with its embedding, by id.
     fn library_faces(&self) -> Result<Vec<LibraryFace>>;
@@ -156,18 +237,31 @@ pub trait Library: Send + Sync + std::fmt::Debug {
     /// Stores a grouping: faces joining existing people, and new people made of faces. Faces
     /// that already have a person, and joins that a bar forbids, are refused.
     fn apply_grouping(&self, joins: &[(FaceId, PersonId)], new_people: &[Vec<FaceId>]) -> Result<Vec<PersonId>>;
-    /// Every person, most faces first.
-    fn people(&self) -> Result<Vec<Person>>;
+    /// The people, most faces first.
+    fn people(&self, page: Page) -> Result<Vec<Person>>;
     fn person(&self, id: PersonId) -> Result<Person>;
-    fn person_faces(&self, id: PersonId) -> Result<Vec<LibraryFace>>;
+    /// A person's faces, best quality first.
+    fn person_faces(&self, id: PersonId, page: Page) -> Result<Vec<LibraryFace>>;
     /// Names a person and enrolls it as the gallery subject of that name in the default
-    /// collection (created, or joined when it exists), its best faces copied as templates.
-    fn name_person(&self, id: PersonId, name: &str) -> Result<Person>;
+    /// collection, its best faces copied as templates. When a subject of that name exists that
+    /// no library person stands for (someone enrolled), joining it would mix the person's faces
+    /// into theirs: refused unless `merge_into_subject` says so.
+    fn name_person(&self, id: PersonId, name: &str, merge_into_subject: bool) -> Result<Person>;
     /// Moves every face of `from` into `into` and deletes `from`. Refused when both are named,
-    /// or when a photo has a face in each (one photo, one face per person).
+    /// when a photo has a face in each (one photo, one face per person), or when a face was
+    /// removed from one of them; faces kept apart only by a split are let back (the undo).
     fn merge_people(&self, into: PersonId, from: PersonId) -> Result<Person>;
-    /// Moves `faces` of `from` into a new person; they never rejoin `from`.
-    fn split_person(&self, from: PersonId, faces: &[FaceId]) -> Result<Person>;
+    /// Moves each group of `from`'s faces into a new person, in one transaction; they do not
+    /// rejoin `from` by grouping (a merge undoes it).
+    fn split_person(&self, from: PersonId, groups: &[Vec<FaceId>]) -> Result<Vec<Person>>;
     /// Takes a face from a person; it never rejoins that person.
     fn remove_face(&self, person: PersonId, face: FaceId) -> Result<()>;
+
+    /// Calls `visit` with every photo, then every person, then every failed file, from one
+    /// snapshot.
+    fn export_library(&self, visit: &mut dyn FnMut(LibraryRecord) -> Result<()>) -> Result<()>;
+    /// Adds one record of an export in one transaction. A photo whose content is stored only
+    /// gains its files; a person whose faces already have one is left as it is (an import run
+    /// twice). Returns whether anything was added.
+    fn import_library(&self, record: LibraryRecord) -> Result<bool>;
 }

@@ -50,8 +50,16 @@ pub fn open_gallery(location: &str, options: &OpenOptions) -> Result<OpenGallery
         let gallery = Arc::new(gallery);
         return Ok(OpenGallery { gallery: gallery.clone(), keys: gallery, library: None, location });
     }
+    if let Some(scheme) =
+        url_scheme(location).filter(|s| !matches!(s.to_ascii_lowercase().as_str(), "postgres" | "postgresql"))
+    {
+        // Never opened as a file path, and never echoed whole: the URL may hold a password.
+        return Err(crate::GalleryError::Invalid(format!(
+            "unknown gallery URL scheme `{scheme}://`: give a file path, or a postgres:// (postgresql://) URL"
+        )));
+    }
     #[cfg(not(feature = "postgres"))]
-    if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+    if url_scheme(location).is_some() {
         return Err(crate::GalleryError::Invalid(
             "this build has no PostgreSQL support (the faceprint-gallery `postgres` feature)".into(),
         ));
@@ -70,4 +78,39 @@ pub fn open_gallery(location: &str, options: &OpenOptions) -> Result<OpenGallery
         library: Some(gallery),
         location: location.to_owned(),
     })
+}
+
+/// The scheme of a location written as a URL (`scheme://…`, the scheme made of letters, digits,
+/// `+`, `-` and `.`, starting with a letter); `None` for a file path.
+pub(crate) fn url_scheme(location: &str) -> Option<&str> {
+    let (scheme, _) = location.split_once("://")?;
+    let mut chars = scheme.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    valid.then_some(scheme)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: `Postgres://ada:secret@host/db` was opened as an SQLite path, and the error
+    /// printed the password.
+    #[test]
+    fn a_url_of_another_scheme_is_refused_without_its_password() {
+        let error = open_gallery("Postgress://ada:secret@localhost/db", &OpenOptions::default()).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("unknown gallery URL scheme"), "{message}");
+        assert!(!message.contains("secret"), "{message}");
+        assert!(!Path::new("Postgress:").exists(), "a folder was made for the URL");
+    }
+
+    #[test]
+    fn schemes_are_case_insensitive() {
+        assert!(crate::is_postgres_url("Postgres://ada:secret@localhost/db"));
+        assert!(crate::is_postgres_url("POSTGRESQL://localhost/db"));
+        assert!(!crate::is_postgres_url("/tmp/postgres://x"));
+        assert_eq!(url_scheme("/var/lib/g.db"), None);
+        assert_eq!(url_scheme("sqlite://g.db"), Some("sqlite"));
+    }
 }

@@ -2,7 +2,7 @@
 //! a person, merging named people), what naming enrolls, and what forgetting a file removes.
 //! Written against the traits, so another backend can run the same checks.
 
-use faceprint_gallery::library::{FileStamp, LIBRARY_COLLECTION, Library, NewLibraryFace, NewPhoto};
+use faceprint_gallery::library::{FileStamp, LIBRARY_COLLECTION, Library, NewLibraryFace, NewPhoto, Page};
 use faceprint_gallery::{DEFAULT_COLLECTION, Gallery, GalleryError, NewFace, SqliteGallery, SubjectKey};
 use faceprint_types::{BBox, ModelId};
 
@@ -75,12 +75,12 @@ fn check_library(store: &(impl Library + Gallery)) {
     assert!(matches!(store.person(999), Err(GalleryError::UnknownPerson(999))));
 
     // Naming enrolls the person as a gallery subject with its faces as templates.
-    store.name_person(a, "Ada").unwrap();
+    store.name_person(a, "Ada", false).unwrap();
     let subject = store.subject(DEFAULT_COLLECTION, &SubjectKey::from("Ada")).unwrap();
     assert_eq!(subject.faces, 3);
     let found = store.search(DEFAULT_COLLECTION, &ModelId("test".into()), &unit(0, 0.05), 1).unwrap();
     assert_eq!(found[0].subject, "Ada");
-    assert!(matches!(store.name_person(b, "Ada"), Err(GalleryError::Invalid(_))), "one name, one person");
+    assert!(matches!(store.name_person(b, "Ada", false), Err(GalleryError::Invalid(_))), "one name, one person");
 
     // A removed face leaves the subject's templates and can never rejoin.
     store.remove_face(a, a3).unwrap();
@@ -88,13 +88,17 @@ fn check_library(store: &(impl Library + Gallery)) {
     assert_eq!(store.barred().unwrap(), vec![(a3, a)]);
     assert!(matches!(store.apply_grouping(&[(a3, a)], &[]), Err(GalleryError::Invalid(_))));
 
-    // A split moves faces to a new person and bars them from the old one.
-    let split = store.split_person(a, &[a2]).unwrap();
+    // A split moves faces to a new person, in one transaction, and keeps them from rejoining
+    // the old one by grouping; merging the part back undoes it.
+    let split = store.split_person(a, &[vec![a2]]).unwrap().remove(0);
     assert_eq!((store.person(a).unwrap().faces, split.faces), (1, 1));
     assert!(store.barred().unwrap().contains(&(a2, a)));
-    assert!(matches!(store.merge_people(a, split.id), Err(GalleryError::Invalid(_))), "a barred face");
-    assert!(matches!(store.split_person(a, &[a1]), Err(GalleryError::Invalid(_))), "a split leaves some");
+    assert!(matches!(store.split_person(a, &[vec![a1]]), Err(GalleryError::Invalid(_))), "a split leaves some");
     assert_eq!(store.subject(DEFAULT_COLLECTION, &SubjectKey::from("Ada")).unwrap().faces, 1);
+    assert_eq!(store.merge_people(a, split.id).unwrap().faces, 2, "merging a split's part back undoes it");
+    assert!(!store.barred().unwrap().contains(&(a2, a)));
+    assert_eq!(store.subject(DEFAULT_COLLECTION, &SubjectKey::from("Ada")).unwrap().faces, 2);
+    let split = store.split_person(a, &[vec![a2]]).unwrap().remove(0);
 
     // Merging an unnamed person into a named one moves the faces and their templates.
     let c = store.apply_grouping(&[], &[vec![a3]]).unwrap()[0];
@@ -119,7 +123,7 @@ fn check_library(store: &(impl Library + Gallery)) {
     assert!(store.photo_by_sha256(&photo("", "four", vec![]).sha256).unwrap().is_none());
 
     store.record_file_error("/p/bad.jpg", FileStamp { size: 3, modified_ns: 4 }, "corrupt").unwrap();
-    assert_eq!(store.file_errors().unwrap()[0].error, "corrupt");
+    assert_eq!(store.file_errors(Page::ALL).unwrap()[0].error, "corrupt");
     assert_eq!(store.known_file("/p/bad.jpg").unwrap().unwrap().photo, None);
 }
 
@@ -129,4 +133,102 @@ fn the_sqlite_library_keeps_people_apart_as_told_and_enrolls_named_people() {
     let store = SqliteGallery::open(dir.path().join("lib.db")).unwrap();
     check_library(&store);
     store.check_integrity().unwrap();
+}
+
+/// Regression: naming a library person after someone enrolled silently added the person's faces
+/// to that subject's templates.
+#[test]
+fn naming_after_an_enrolled_subject_needs_an_explicit_choice() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteGallery::open(dir.path().join("lib.db")).unwrap();
+    let model = ModelId("test".into());
+    let enrolled = NewFace { image_sha256: "e".repeat(64), ..face(unit(2, 0.0), 0.9).face };
+    store.create_subject(DEFAULT_COLLECTION, "Grace", serde_json::json!({})).unwrap();
+    store.add_faces(DEFAULT_COLLECTION, vec![(SubjectKey::from("Grace"), enrolled)]).unwrap();
+    store.add_photo(photo("/p/1.jpg", "one", vec![face(unit(0, 0.0), 0.9)])).unwrap();
+    store.add_photo(photo("/p/2.jpg", "two", vec![face(unit(0, 0.1), 0.9)])).unwrap();
+    let faces: Vec<_> = store.unassigned_faces().unwrap().iter().map(|f| f.face_id).collect();
+    let person = store.apply_grouping(&[], &[faces]).unwrap()[0];
+    let refused = store.name_person(person, "Grace", false);
+    assert!(matches!(refused, Err(GalleryError::DuplicateSubject(_))), "{refused:?}");
+    assert_eq!(store.subject(DEFAULT_COLLECTION, &SubjectKey::from("Grace")).unwrap().faces, 1, "untouched");
+    assert_eq!(store.person(person).unwrap().name, None);
+    store.name_person(person, "Grace", true).unwrap();
+    assert_eq!(store.subject(DEFAULT_COLLECTION, &SubjectKey::from("Grace")).unwrap().faces, 3, "joined on request");
+    // A person's own subject is its own: renaming to it again needs no flag.
+    store.name_person(person, "Grace", false).unwrap();
+    let found = store.search(DEFAULT_COLLECTION, &model, &unit(2, 0.0), 1).unwrap();
+    assert_eq!(found[0].subject, "Grace");
+}
+
+/// Missing files are marked and keep their photos, faces and people; found again they are
+/// whole; only `forget_files` removes them.
+#[test]
+fn missing_files_keep_their_faces_until_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteGallery::open(dir.path().join("lib.db")).unwrap();
+    store.add_photo(photo("/p/1.jpg", "one", vec![face(unit(0, 0.0), 0.9)])).unwrap();
+    store.add_photo(photo("/p/2.jpg", "two", vec![face(unit(0, 0.1), 0.9)])).unwrap();
+    let faces: Vec<_> = store.unassigned_faces().unwrap().iter().map(|f| f.face_id).collect();
+    let person = store.apply_grouping(&[], &[faces]).unwrap()[0];
+    store.name_person(person, "Ada", false).unwrap();
+    let gone = vec!["/p/1.jpg".to_owned(), "/p/2.jpg".to_owned()];
+    assert_eq!(store.mark_missing(&gone).unwrap(), 2);
+    assert_eq!(store.mark_missing(&gone).unwrap(), 0, "marked once, its first date kept");
+    let status = store.library_status().unwrap();
+    assert_eq!((status.photos, status.faces, status.missing_files, status.files), (2, 2, 2, 0));
+    assert_eq!(store.person(person).unwrap().faces, 2);
+    assert_eq!(store.missing_files(None).unwrap().len(), 2);
+    assert_eq!(store.missing_files(Some(3600)).unwrap().len(), 0, "not yet an hour");
+    assert_eq!(store.mark_found(&gone[..1]).unwrap(), 1);
+    assert_eq!(store.library_status().unwrap().missing_files, 1);
+    let missing: Vec<String> = store.missing_files(None).unwrap().into_iter().map(|m| m.path).collect();
+    assert_eq!(store.forget_files(&missing).unwrap(), 1);
+    assert_eq!(store.person(person).unwrap().faces, 1);
+}
+
+/// A library exported as records and imported into another file works there: same photos,
+/// files, people, names, bars; a second import adds nothing.
+#[test]
+fn a_library_moves_to_another_file_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let from = SqliteGallery::open(dir.path().join("from.db")).unwrap();
+    from.add_photo(photo("/p/1.jpg", "one", vec![face(unit(0, 0.0), 0.9), face(unit(4, 0.0), 0.8)])).unwrap();
+    from.add_photo(photo("/p/2.jpg", "two", vec![face(unit(0, 0.1), 0.7)])).unwrap();
+    from.add_photo(photo("/p/3.jpg", "three", vec![face(unit(0, 0.2), 0.6)])).unwrap();
+    from.link_file("/p/copy.jpg", FileStamp { size: 1, modified_ns: 2 }, 2).unwrap();
+    from.mark_missing(&["/p/3.jpg".to_owned()]).unwrap();
+    from.record_file_error("/p/bad.jpg", FileStamp { size: 3, modified_ns: 4 }, "corrupt").unwrap();
+    let faces = from.library_faces().unwrap();
+    let (a1, b1, a2, a3) = (faces[0].face_id, faces[1].face_id, faces[2].face_id, faces[3].face_id);
+    let people = from.apply_grouping(&[], &[vec![a1, a2, a3], vec![b1]]).unwrap();
+    from.name_person(people[0], "Ada", false).unwrap();
+    from.remove_face(people[0], a3).unwrap();
+    let mut records = Vec::new();
+    from.export_library(&mut |record| {
+        records.push(record);
+        Ok(())
+    })
+    .unwrap();
+
+    let to = SqliteGallery::open(dir.path().join("to.db")).unwrap();
+    let added: usize = records.iter().map(|r| usize::from(to.import_library(r.clone()).unwrap())).sum();
+    assert_eq!(added, 3 + 2 + 1, "three photos, two people, one failed file");
+    assert_eq!(from.library_status().unwrap(), to.library_status().unwrap());
+    let names = |store: &SqliteGallery| -> Vec<(Option<String>, usize)> {
+        store.people(Page::ALL).unwrap().into_iter().map(|p| (p.name, p.faces)).collect()
+    };
+    assert_eq!(names(&from), names(&to));
+    assert_eq!(to.barred().unwrap().len(), 1, "the removed face stays removed");
+    assert_eq!(to.subject(DEFAULT_COLLECTION, &SubjectKey::from("Ada")).unwrap().faces, 2);
+    assert_eq!(
+        to.known_file("/p/copy.jpg").unwrap().unwrap().photo,
+        to.photo_by_sha256(&photo("", "two", vec![]).sha256).unwrap()
+    );
+    assert_eq!(to.missing_files(None).unwrap().len(), 1);
+    // The imported library takes new photos as the old one did.
+    to.add_photo(photo("/p/4.jpg", "four", vec![face(unit(4, 0.1), 0.5)])).unwrap();
+    let again: usize = records.into_iter().map(|r| usize::from(to.import_library(r).unwrap())).sum();
+    assert_eq!(again, 0, "imported twice, added once");
+    to.check_integrity().unwrap();
 }

@@ -225,3 +225,52 @@ fn the_change_log_is_cut_and_a_follower_behind_the_cut_reloads() {
     expected.sort();
     assert_eq!(names, expected);
 }
+
+/// Regression: restore an older gallery file but keep its index folder, and the log reuses the
+/// positions the saved index was made at; once it caught up, the stale graph was trusted and a
+/// search named the wrong subject with a high score.
+#[test]
+fn a_gallery_restored_from_a_backup_rebuilds_its_stale_saved_index() {
+    for kind in [IndexKind::Hnsw, IndexKind::Compressed] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.db");
+        let open = |kind| SqliteGallery::builder().index(kind).open(&path).unwrap();
+        let enrol = |gallery: &SqliteGallery, subject: &str, axis: usize| {
+            gallery.create_subject(DEFAULT, subject, json!({})).unwrap();
+            gallery.add_face(DEFAULT, &name(subject), face(axis, 0.0, axis as u32)).unwrap();
+        };
+        {
+            let gallery = open(kind);
+            enrol(&gallery, "s0", 0);
+            enrol(&gallery, "s1", 1);
+        }
+        let backup = dir.path().join("backup.db");
+        std::fs::copy(&path, &backup).unwrap();
+        {
+            let gallery = open(kind);
+            enrol(&gallery, "s2", 2);
+            enrol(&gallery, "s3", 3);
+            gallery.save_index().unwrap();
+        }
+        // The backup comes back; the index folder stays.
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(dir.path().join(format!("g.db{suffix}")));
+        }
+        std::fs::copy(&backup, &path).unwrap();
+        {
+            // As many changes as the saved index had seen, so the log reaches its position.
+            let gallery = open(IndexKind::Exact);
+            enrol(&gallery, "x2", 6);
+            enrol(&gallery, "x3", 7);
+        }
+        let gallery = open(kind);
+        let found = gallery.search(DEFAULT, &model(), &vector(2, 0.0), 1).unwrap();
+        assert!(
+            found.first().is_none_or(|c| c.similarity < 0.5),
+            "{kind:?}: a face of the restored history matched a vector it never held: {found:?}"
+        );
+        assert_eq!(top1(&gallery, 6).as_deref(), Some("x2"), "{kind:?}");
+        assert_eq!(top1(&gallery, 7).as_deref(), Some("x3"), "{kind:?}");
+        assert_eq!(gallery.index_kind(DEFAULT).unwrap(), kind);
+    }
+}

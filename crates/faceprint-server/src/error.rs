@@ -22,12 +22,14 @@ pub enum ApiError {
     MissingKey,
     #[error("the API key is not valid")]
     BadKey,
-    #[error("this API key may not {needed}")]
+    #[error("this API key lacks the `{needed}` scope")]
     WrongScope { needed: &'static str },
     #[error("the server is busy: the inference queue is full, retry shortly")]
     QueueFull,
     #[error("the server is busy: too many request bodies are being received, retry shortly")]
     BodiesBusy,
+    #[error("the server is busy: too many photo-library calls are running, retry shortly")]
+    LibraryBusy,
     #[error("the request took longer than {seconds} s")]
     Timeout { seconds: u64 },
     #[error("the request body is over the limit of {limit} bytes")]
@@ -36,6 +38,8 @@ pub enum ApiError {
     BadRequest { code: &'static str, message: String },
     #[error("no route for this path")]
     NoRoute,
+    #[error("this path does not take this method")]
+    MethodNotAllowed,
     #[error("this server's gallery keeps no photo library (it is kept in SQLite galleries)")]
     NoLibrary,
     #[error(transparent)]
@@ -63,11 +67,12 @@ impl ApiError {
             ApiError::BadKey => "invalid_api_key",
             ApiError::WrongScope { .. } => "insufficient_scope",
             ApiError::QueueFull => "queue_full",
-            ApiError::BodiesBusy => "busy",
+            ApiError::BodiesBusy | ApiError::LibraryBusy => "busy",
             ApiError::Timeout { .. } => "timeout",
             ApiError::BodyTooLarge { .. } => "body_too_large",
             ApiError::BadRequest { code, .. } => code,
             ApiError::NoRoute => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::NoLibrary => "no_library",
             ApiError::Engine(e) => e.code(),
             ApiError::Internal(_) => "internal",
@@ -79,11 +84,12 @@ impl ApiError {
         match self {
             ApiError::MissingKey | ApiError::BadKey => StatusCode::UNAUTHORIZED,
             ApiError::WrongScope { .. } => StatusCode::FORBIDDEN,
-            ApiError::QueueFull | ApiError::BodiesBusy => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::QueueFull | ApiError::BodiesBusy | ApiError::LibraryBusy => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::NoRoute => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NoLibrary => StatusCode::NOT_IMPLEMENTED,
             ApiError::Engine(e) => engine_status(e),
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -177,7 +183,7 @@ impl IntoResponse for ApiError {
         let body = ErrorBody { error: ErrorDetail { error, request_id } };
         let mut response = (status, axum::Json(body)).into_response();
         match &self {
-            ApiError::QueueFull | ApiError::BodiesBusy => {
+            ApiError::QueueFull | ApiError::BodiesBusy | ApiError::LibraryBusy => {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             ApiError::MissingKey | ApiError::BadKey => {

@@ -57,6 +57,18 @@ pub mod fuzzing {
         {
             let _ = crate::routes::gallery::parse_refusals(&codes);
         }
+        // The photo library's queries: pages, splits and searches, with their bounds.
+        use crate::routes::library;
+        if let Ok(q) = parse_query::<library::PageQuery>(query) {
+            let _ = q.page();
+        }
+        if let Ok(q) = parse_query::<library::SplitQuery>(query) {
+            let _ = library::checked_strictness(q.strictness);
+        }
+        if let Ok(q) = parse_query::<library::SearchQuery>(query) {
+            let _ = library::checked_search_bounds(q.threshold.unwrap_or(0.3), q.limit);
+            let _ = q.subject.as_deref().map(faceprint::SubjectKey::parse);
+        }
     }
 }
 

@@ -24,8 +24,12 @@ pub struct ServerConfig {
     /// of it) from the declared length, or the body limit when none is declared. A request that
     /// finds no room within a second gets `429 busy`.
     pub body_budget_bytes: usize,
-    /// Open connections at once; more wait in the kernel's accept queue.
+    /// Connections served at once; a client past the cap waits for a slot until its header
+    /// deadline.
     pub max_connections: usize,
+    /// Connections accepted that have not yet said which protocol they speak (each is cut at
+    /// the header deadline); more wait in the kernel's accept queue.
+    pub max_pending_connections: usize,
     /// A client must send a request's headers within this long of connecting (or of its last
     /// request), and an idle keep-alive connection is closed after it.
     pub header_timeout: Duration,
@@ -39,6 +43,7 @@ impl Default for ServerConfig {
             queue_capacity: 32,
             body_budget_bytes: 128 << 20,
             max_connections: 512,
+            max_pending_connections: 4096,
             header_timeout: Duration::from_secs(10),
         }
     }
@@ -56,8 +61,13 @@ pub struct AppState {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) bodies: Arc<BodyBudget>,
     pub(crate) readiness: Arc<Readiness>,
+    /// Photo-library calls running at once (each holds the gallery's reader a while).
+    pub(crate) library_calls: Arc<tokio::sync::Semaphore>,
     pub(crate) config: ServerConfig,
 }
+
+/// Photo-library calls at once: enough for a person browsing, and never every blocking thread.
+const LIBRARY_CALLS: usize = 4;
 
 impl AppState {
     /// State over any gallery backend and the key store beside it (for the embedded gallery,
@@ -77,6 +87,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             bodies: Arc::new(BodyBudget::new(config.body_budget_bytes)),
             readiness: Arc::new(Readiness::default()),
+            library_calls: Arc::new(tokio::sync::Semaphore::new(LIBRARY_CALLS)),
             config,
         }
     }
@@ -113,5 +124,7 @@ pub(crate) type Verdict = Result<(), (String, String)>;
 pub(crate) struct Readiness {
     /// When the gallery was last asked, and its answer.
     pub(crate) last: std::sync::Mutex<Option<(std::time::Instant, Verdict)>>,
+    /// Held by the one request asking the gallery; the others wait for its answer.
+    pub(crate) asking: tokio::sync::Mutex<()>,
     pub(crate) checks: std::sync::atomic::AtomicU64,
 }

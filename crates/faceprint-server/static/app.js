@@ -160,6 +160,65 @@ async function showFaces(person, list) {
   } catch (e) { status(e.message, true); }
 }
 
+// Naming after someone already enrolled would add this person's faces to their templates: the
+// server refuses unless asked, and the page asks.
+async function nameCard(card, person) {
+  const name = card.querySelector("input.name").value.trim();
+  if (!name) return;
+  const path = "/v1/library/people/" + person.id + "/name";
+  const list = card.querySelector(".face-list");
+  try {
+    await api("POST", path, JSON.stringify({ name }), "application/json");
+    status("named person " + person.id + " " + name);
+    await refreshPeople();
+    refresh();
+  } catch (e) {
+    if (!e.message.startsWith("duplicate_subject")) { status(e.message, true); return; }
+    list.innerHTML = "<p class='ask'></p><button class='join'>Join the enrolled subject</button> <button class='cancel'>Cancel</button>";
+    list.querySelector(".ask").textContent = "\u201c" + name + "\u201d is already enrolled with faces of its own. " +
+      "Joining makes this person's faces its templates too.";
+    list.querySelector("button.cancel").onclick = () => { list.innerHTML = ""; };
+    list.querySelector("button.join").onclick = () => libraryAction("POST", path, { name, merge_into_subject: true },
+      "named person " + person.id + " " + name + " (joined the enrolled subject)").then(refresh);
+  }
+}
+
+// A split is shown before it is applied: the groups, each as its faces, and a button to apply.
+async function proposeSplit(card, person) {
+  const list = card.querySelector(".face-list");
+  try {
+    const proposal = await api("POST", "/v1/library/people/" + person.id + "/split");
+    if (proposal.groups.length < 2) {
+      list.innerHTML = "";
+      status("person " + person.id + ": its faces hold together; no split proposed");
+      return;
+    }
+    list.innerHTML = "";
+    proposal.groups.forEach((group, i) => {
+      const row = document.createElement("div");
+      row.className = "split-group";
+      row.textContent = i === 0 ? "stays: " : "new person: ";
+      group.forEach((faceId) => {
+        const image = document.createElement("img");
+        image.alt = "";
+        faceImage(image, faceId);
+        row.appendChild(image);
+      });
+      list.appendChild(row);
+    });
+    const apply = document.createElement("button");
+    apply.className = "apply-split";
+    apply.textContent = "Apply split into " + proposal.groups.length;
+    apply.onclick = () => libraryAction("POST", "/v1/library/people/" + person.id + "/split?apply=true", null,
+      "split person " + person.id + " into " + proposal.groups.length + " (merge a part back to undo)");
+    const cancel = document.createElement("button");
+    cancel.textContent = "Cancel";
+    cancel.onclick = () => { list.innerHTML = ""; };
+    list.append(apply, " ", cancel);
+    status("person " + person.id + ": " + proposal.groups.length + " groups proposed; nothing changed yet");
+  } catch (e) { status(e.message, true); }
+}
+
 async function refreshPeople() {
   try {
     const people = await api("GET", "/v1/library/people");
@@ -174,22 +233,13 @@ async function refreshPeople() {
         "<button class='faces'>Faces</button> <button class='split'>Split</button><div class='face-list'></div>";
       card.querySelector(".who").textContent = (person.name || "person " + person.id) + " · " + person.faces + " face(s)";
       if (person.representative_face) faceImage(card.querySelector("img.face"), person.representative_face);
-      card.querySelector("button.name").onclick = () => {
-        const name = card.querySelector("input.name").value.trim();
-        if (name) libraryAction("POST", "/v1/library/people/" + person.id + "/name", { name }, "named person " + person.id + " " + name).then(refresh);
-      };
+      card.querySelector("button.name").onclick = () => nameCard(card, person);
       card.querySelector("button.merge").onclick = () => {
         const from = Number(card.querySelector("input.from").value);
         libraryAction("POST", "/v1/library/people/" + person.id + "/merge", { from }, "merged person " + from + " into " + person.id);
       };
       card.querySelector("button.faces").onclick = () => showFaces(person, card.querySelector(".face-list"));
-      card.querySelector("button.split").onclick = async () => {
-        try {
-          const split = await api("POST", "/v1/library/people/" + person.id + "/split?apply=true");
-          status(split.created.length ? "split person " + person.id + " into " + split.groups.length : "person " + person.id + ": no split proposed");
-          await refreshPeople();
-        } catch (e) { status(e.message, true); }
-      };
+      card.querySelector("button.split").onclick = () => proposeSplit(card, person);
       grid.appendChild(card);
     });
     $("people-count").textContent = people.length + " people";

@@ -87,12 +87,13 @@ async fn the_people_and_search_views_name_remove_and_find_in_chromium() {
     .await
     .unwrap();
     let state = app.state.clone().with_library(app.gallery.clone());
-    let args = vec![app.write.clone(), probe.to_string_lossy().into_owned()];
+    let args = vec![app.library.clone(), probe.to_string_lossy().into_owned()];
     let seen = run_page_script(state, "library.test.mjs", args).await;
     eprintln!("{seen}");
     assert!(seen["pageError"].is_null(), "{seen}");
     assert!(seen["people"].as_u64().unwrap() >= 3, "{seen}");
     assert_eq!(seen["cropWidth"], 112, "the representative face's crop is shown");
+    assert_eq!(seen["peopleUnchangedBySplitProposal"], true, "Split proposes before it applies: {seen}");
     assert!(seen["named"].as_str().unwrap().contains("Library Person"), "{seen}");
     assert!(seen["subjects"].as_str().unwrap().contains("Library Person"), "naming enrols a subject: {seen}");
     assert!(seen["facesBefore"].as_u64().unwrap() >= 2, "{seen}");

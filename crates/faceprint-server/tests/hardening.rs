@@ -210,8 +210,12 @@ async fn connections_over_the_cap_wait_until_one_closes() {
         ..Default::default()
     };
     let (address, _stop, _app) = start(config).await;
-    let holder = tokio::net::TcpStream::connect(address).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The holder is served once and keeps its connection open: a silent socket would not count.
+    let mut holder = tokio::net::TcpStream::connect(address).await.unwrap();
+    holder.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut answer = [0u8; 512];
+    let n = holder.read(&mut answer).await.unwrap();
+    assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
     let mut waiting = tokio::net::TcpStream::connect(address).await.unwrap();
     waiting.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
     let mut buffer = Vec::new();
@@ -220,4 +224,83 @@ async fn connections_over_the_cap_wait_until_one_closes() {
     drop(holder);
     tokio::time::timeout(Duration::from_secs(5), waiting.read_to_end(&mut buffer)).await.unwrap().unwrap();
     assert!(String::from_utf8_lossy(&buffer).starts_with("HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buffer));
+}
+
+/// Regression: hyper-util's `auto` builder ran no timer while it read the first bytes, so 520
+/// sockets that connected and said nothing took `/healthz` offline for as long as they stayed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_silent_connections_neither_stall_the_server_nor_stay_open() {
+    let header_timeout = Duration::from_secs(3);
+    let config = faceprint_server::ServerConfig { header_timeout, ..Default::default() };
+    let (address, _stop, _app) = start(config).await;
+    let mut silent = Vec::new();
+    for i in 0..1_050 {
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        if i % 20 == 0 {
+            // Half an HTTP/2 preface, then nothing.
+            stream.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+        }
+        silent.push(stream);
+    }
+    let opened = std::time::Instant::now();
+    let mut latencies = Vec::new();
+    for _ in 0..5 {
+        let asked = std::time::Instant::now();
+        let mut probe = tokio::net::TcpStream::connect(address).await.unwrap();
+        probe.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(1), probe.read_to_end(&mut answer))
+            .await
+            .expect("/healthz took over 1 s beside 1,050 silent connections")
+            .unwrap();
+        assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+        latencies.push(asked.elapsed());
+    }
+    latencies.sort();
+    eprintln!("/healthz beside 1,050 silent connections: median {:?}, worst {:?}", latencies[2], latencies[4]);
+    // Every silent socket is closed by the server within the header deadline (and a margin).
+    let limit = header_timeout + Duration::from_secs(3);
+    for (i, stream) in silent.iter_mut().enumerate() {
+        let left = limit.saturating_sub(opened.elapsed()).max(Duration::from_millis(10));
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(left, stream.read(&mut byte)).await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+            "silent connection {i} still open after {:?}",
+            opened.elapsed()
+        );
+    }
+}
+
+/// Regression: `/readyz` was not single-flight: probes arriving together each asked the
+/// gallery, so a flood of unkeyed probes reached the database at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn probes_arriving_together_ask_the_gallery_once() {
+    let (address, _stop, app) = start(faceprint_server::ServerConfig::default()).await;
+    let probes: Vec<_> = (0..64)
+        .map(|_| {
+            tokio::spawn(async move {
+                let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+                stream.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+                let mut answer = Vec::new();
+                stream.read_to_end(&mut answer).await.unwrap();
+                String::from_utf8_lossy(&answer).into_owned()
+            })
+        })
+        .collect();
+    for probe in probes {
+        let answer = probe.await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    assert_eq!(app.state.readiness_checks(), 1, "64 probes within a second ask the gallery once");
+}
+
+/// Regression: axum's own 405 answered an empty body instead of the JSON error shape.
+#[tokio::test]
+async fn a_wrong_method_answers_the_json_error_shape() {
+    let app = App::new();
+    let (status, body) = app.send(Method::DELETE, "/healthz", None, Body::empty(), None).await;
+    assert_eq!((status, common::code(&body)), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed".to_owned()));
+    let (status, body) = app.send(Method::PUT, "/v1/detect", Some(&app.read), Body::empty(), None).await;
+    assert_eq!((status, common::code(&body)), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed".to_owned()));
 }

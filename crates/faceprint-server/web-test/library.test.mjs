@@ -1,8 +1,8 @@
 // Drives the page's People and Search views in headless Chromium against a running server whose
 // photo library is indexed and grouped:
-//   node library.test.mjs BASE_URL WRITE_KEY PROBE_PHOTO
-// Loads the people (their face crops must show), names the first person, lists its faces and
-// removes one, and searches the library with a probe photo. Prints one JSON line with what it
+//   node library.test.mjs BASE_URL LIBRARY_KEY PROBE_PHOTO
+// Loads the people (their face crops must show), asks for a split (only a proposal: nothing
+// changes until it is applied), names the first person, lists its faces and removes one, and searches the library with a probe photo. Prints one JSON line with what it
 // saw; exits non-zero on any failure.
 import { chromium } from "playwright-core";
 
@@ -29,6 +29,16 @@ try {
   }, null, { timeout: 30000 });
   result.cropWidth = await page.evaluate(() => document.querySelector("#people .person img.face").naturalWidth);
   result.firstPerson = await page.textContent("#people .person .who");
+
+  // Split shows its proposal first; the people stay as they were until it is applied.
+  const facesOf = () => page.evaluate(() => [...document.querySelectorAll("#people .person .who")].map((w) => w.textContent));
+  const before = await facesOf();
+  await page.locator("#people .person").first().locator("button.split").click();
+  await page.waitForFunction(() => /no split proposed|nothing changed yet/.test(document.getElementById("status").textContent), null, { timeout: 30000 });
+  result.splitStatus = await statusText(page);
+  result.splitGroupsShown = await page.locator("#people .person .split-group").count();
+  result.peopleUnchangedBySplitProposal = JSON.stringify(await facesOf()) === JSON.stringify(before);
+  if (result.splitGroupsShown > 0) await page.locator("#people .person").first().locator(".face-list button", { hasText: "Cancel" }).click();
 
   const first = page.locator("#people .person").first();
   await first.locator("input.name").fill("Library Person");

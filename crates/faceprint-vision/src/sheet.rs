@@ -25,6 +25,17 @@ pub struct Tile<'a> {
     pub caption: String,
 }
 
+/// A photo brought down to fit `size`×`size` (never enlarged), with its face box in the
+/// thumbnail's pixels: a sheet of many large photos holds one full photo at a time, not all.
+pub fn thumbnail(image: &RgbImage, face: Option<BBox>, size: u32) -> (RgbImage, Option<BBox>) {
+    let (w, h) = image.dimensions();
+    let scale = (size as f32 / w.max(1) as f32).min(size as f32 / h.max(1) as f32).min(1.0);
+    let (tw, th) = (((w as f32 * scale) as u32).max(1), ((h as f32 * scale) as u32).max(1));
+    let thumb = resize(image, tw, th, FilterType::Triangle);
+    let face = face.map(|b| BBox::new(b.x1 * scale, b.y1 * scale, b.x2 * scale, b.y2 * scale));
+    (thumb, face)
+}
+
 /// Lays out `rows` of tiles, each row on its own line (up to `columns` tiles; more are left
 /// out), every thumbnail fitted into `size`×`size` with its aspect kept.
 pub fn contact_sheet(rows: &[Vec<Tile<'_>>], columns: usize, size: u32) -> RgbImage {

@@ -113,5 +113,5 @@ pub mod imaging {
 /// Drawing results onto images.
 pub mod draw {
     pub use faceprint_vision::draw::{draw_axes, draw_faces, draw_label, draw_points, font, font_bytes};
-    pub use faceprint_vision::sheet::{Tile, contact_sheet};
+    pub use faceprint_vision::sheet::{Tile, contact_sheet, thumbnail};
 }

@@ -13,7 +13,9 @@ use crate::GalleryError;
 
 /// Whether `location` names a PostgreSQL gallery rather than a file.
 pub fn is_postgres_url(location: &str) -> bool {
-    location.starts_with("postgres://") || location.starts_with("postgresql://")
+    // A URL's scheme is case-insensitive (RFC 3986 §3.1): `Postgres://` is one too.
+    matches!(crate::open::url_scheme(location), Some(scheme) if scheme.eq_ignore_ascii_case("postgres")
+        || scheme.eq_ignore_ascii_case("postgresql"))
 }
 
 /// A parsed URL: what to connect to, and how to name it in messages (never with the password).
@@ -29,7 +31,10 @@ impl Target {
         if !is_postgres_url(url) {
             return Err(invalid("it must start with postgres:// or postgresql://".into()));
         }
-        let mut config = tokio_postgres::Config::from_str(url).map_err(|e| invalid(e.to_string()))?;
+        // The client's parser knows only the lower-case schemes.
+        let (scheme, rest) = url.split_once("://").expect("a URL, checked above");
+        let url = format!("{}://{rest}", scheme.to_ascii_lowercase());
+        let mut config = tokio_postgres::Config::from_str(&url).map_err(|e| invalid(e.to_string()))?;
         if config.get_user().is_none() {
             let user = std::env::var("PGUSER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "postgres".into());
             config.user(user);

@@ -98,6 +98,12 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO collections (name, created_at) VALUES ('default', extract(epoch FROM now())::bigint);
     INSERT INTO faceprint_meta (key, value) VALUES ('gallery_id', md5(random()::text || clock_timestamp()::text));
     "#,
+    // 2: keys gain the `library` and `admin` scopes.
+    r#"
+    ALTER TABLE api_keys DROP CONSTRAINT api_keys_scope_check;
+    ALTER TABLE api_keys ADD CONSTRAINT api_keys_scope_check
+        CHECK (scope IN ('read', 'write', 'library', 'admin'));
+    "#,
 ];
 
 /// The newest schema this build knows.

@@ -591,32 +591,49 @@ impl Gallery for PgGallery {
     }
 
     fn for_each_face(&self, visit: &mut dyn FnMut(FullFace) -> Result<()>) -> Result<()> {
-        // Pages by face id from one snapshot, so that a long walk holds no more than a page in
-        // memory and sees one consistent gallery.
+        // Pages by face id, all read in one repeatable-read transaction on one connection, so
+        // that a long walk holds no more than a page in memory and sees one consistent gallery:
+        // a face deleted meanwhile is still exported, not half of its subject (each page once
+        // read a snapshot of its own).
         const PAGE: i64 = 1000;
-        let mut after: FaceId = 0;
-        loop {
-            let page = self.read(async |client| {
-                let rows = client
-                    .query(
-                        &format!(
-                            "SELECT c.name, {SUBJECT_COLUMNS}, {FACE_COLUMNS}, \
-                             (SELECT png FROM face_crops p WHERE p.face_id = f.id) \
-                             FROM faces f JOIN subjects s ON s.id = f.subject_id \
-                             JOIN collections c ON c.id = s.collection_id WHERE f.id > $1 ORDER BY f.id LIMIT $2"
-                        ),
-                        &[&after, &PAGE],
-                    )
-                    .await
-                    .map_err(|e| classify(&self.location, &e))?;
-                Ok(rows)
+        let client = self.block(self.client())?;
+        let db = |e: tokio_postgres::Error| classify(&self.location, &e);
+        let mut walk = || -> Result<()> {
+            self.block(async {
+                client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(db)
             })?;
-            let Some(last) = page.last() else { return Ok(()) };
-            after = last.get(6);
-            for row in &page {
-                let subject = subject_from_row(row, 1);
-                let face = face_from_row(row, 6);
-                visit(FullFace { collection: row.get(0), subject, face, crop_png: row.get(18) })?;
+            let mut after: FaceId = 0;
+            loop {
+                let page = self.block(async {
+                    client
+                        .query(
+                            &format!(
+                                "SELECT c.name, {SUBJECT_COLUMNS}, {FACE_COLUMNS}, \
+                                 (SELECT png FROM face_crops p WHERE p.face_id = f.id) \
+                                 FROM faces f JOIN subjects s ON s.id = f.subject_id \
+                                 JOIN collections c ON c.id = s.collection_id WHERE f.id > $1 ORDER BY f.id LIMIT $2"
+                            ),
+                            &[&after, &PAGE],
+                        )
+                        .await
+                        .map_err(db)
+                })?;
+                let Some(last) = page.last() else { break };
+                after = last.get(6);
+                for row in &page {
+                    let subject = subject_from_row(row, 1);
+                    let face = face_from_row(row, 6);
+                    visit(FullFace { collection: row.get(0), subject, face, crop_png: row.get(18) })?;
+                }
+            }
+            self.block(async { client.batch_execute("COMMIT").await.map_err(db) })
+        };
+        match walk() {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // The connection may be inside the transaction still: closed, never pooled.
+                drop(deadpool_postgres::Object::take(client));
+                Err(e)
             }
         }
     }

@@ -27,6 +27,12 @@ pub(crate) fn read_model(connection: &Connection) -> rusqlite::Result<Option<(Mo
     })
 }
 
+/// The random token of the change-log entry at `seq` (`None`: no such entry, or one logged
+/// before tokens existed).
+pub(crate) fn token_at(connection: &Connection, seq: i64) -> Option<i64> {
+    connection.query_row("SELECT token FROM changes WHERE seq = ?1", [seq], |r| r.get(0)).optional().ok().flatten()
+}
+
 pub(crate) fn max_seq(connection: &Connection) -> rusqlite::Result<i64> {
     connection.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| r.get(0))
 }
@@ -66,7 +72,7 @@ impl IndexState {
         for (collection, count) in counts {
             let kind = state.kind_for(count);
             // A file older than the log's cut cannot be caught up: rebuilt instead.
-            let found = saved::find(path, collection, &state.description(kind), applied_seq)
+            let found = saved::find(path, collection, &state.description(kind), applied_seq, |seq| token_at(&tx, seq))
                 .filter(|(_, saved_seq)| *saved_seq >= pruned);
             let entry = match (kind, found) {
                 (IndexKind::Hnsw, Some((file, saved_seq))) => match HnswIndex::load(&file, dims, settings.hnsw) {
@@ -107,6 +113,7 @@ impl IndexState {
             dims,
             connectivity: if kind == IndexKind::Hnsw { self.settings.hnsw.connectivity } else { 0 },
             seq: self.applied_seq,
+            token: None,
             file: String::new(),
         }
     }
@@ -177,15 +184,16 @@ impl IndexState {
 
     /// Saves each HNSW graph and compressed index that is not saved at the current log
     /// position ([`saved::save`]).
-    pub(crate) fn save(&mut self, db: &Path) -> Result<()> {
+    pub(crate) fn save(&mut self, db: &Path, connection: &Connection) -> Result<()> {
         if self.model.is_none() {
             return Ok(());
         }
         let seq = self.applied_seq;
+        let token = token_at(connection, seq);
         let collections: Vec<i64> = self.collections.keys().copied().collect();
         for collection in collections {
             let kind = self.kind_of(collection);
-            let description = self.description(kind);
+            let description = SavedIndex { token, ..self.description(kind) };
             let entry = self.collections.get_mut(&collection).expect("listed above");
             if kind == IndexKind::Exact || entry.saved_seq == Some(seq) {
                 continue;

@@ -9,12 +9,16 @@ use sha2::Digest;
 use super::SqliteGallery;
 use crate::{GalleryError, Result};
 
-/// What a key may do. `Write` includes `Read`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+/// What a key may do. `Write` includes `Read`; `Library` (the private photo library: its
+/// people, crops, photo paths and searches) includes `Read` but not `Write`; `Admin` includes
+/// everything. A `read` or `write` key never reveals where a person appears in the library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyScope {
     Read,
     Write,
+    Library,
+    Admin,
 }
 
 impl KeyScope {
@@ -22,6 +26,8 @@ impl KeyScope {
         match self {
             KeyScope::Read => "read",
             KeyScope::Write => "write",
+            KeyScope::Library => "library",
+            KeyScope::Admin => "admin",
         }
     }
 
@@ -29,13 +35,21 @@ impl KeyScope {
         match text {
             "read" => Some(KeyScope::Read),
             "write" => Some(KeyScope::Write),
+            "library" => Some(KeyScope::Library),
+            "admin" => Some(KeyScope::Admin),
             _ => None,
         }
     }
 
     /// Whether a key of this scope may do what `needed` allows.
     pub fn allows(&self, needed: KeyScope) -> bool {
-        *self >= needed
+        matches!(
+            (self, needed),
+            (KeyScope::Admin, _)
+                | (_, KeyScope::Read)
+                | (KeyScope::Write, KeyScope::Write)
+                | (KeyScope::Library, KeyScope::Library)
+        )
     }
 }
 
@@ -125,7 +139,7 @@ impl KeyStore for SqliteGallery {
         if !secret.starts_with(PREFIX) {
             return Ok(None);
         }
-        let reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        let reader = self.key_reader.lock().unwrap_or_else(|e| e.into_inner());
         let scope: Option<String> = reader
             .prepare_cached("SELECT scope FROM api_keys WHERE digest = ?1 AND revoked = 0")?
             .query_row([digest(secret)], |r| r.get(0))

@@ -10,15 +10,15 @@ use super::store::{add_face_in, collection_id, subject};
 use super::{SqliteGallery, codec};
 use crate::checks::{check_name, now};
 use crate::library::{
-    FileError, FileStamp, KnownFile, LIBRARY_COLLECTION, Library, LibraryFace, LibraryPhoto, LibraryStatus, NewPhoto,
-    Person, PersonId, PhotoId, TEMPLATES_PER_PERSON,
+    FileError, FileStamp, KnownFile, LIBRARY_COLLECTION, Library, LibraryFace, LibraryPhoto, LibraryRecord,
+    LibraryStatus, MissingFile, NewPhoto, Page, Person, PersonId, PhotoId, TEMPLATES_PER_PERSON,
 };
 use crate::{DEFAULT_COLLECTION, FaceId, GalleryError, NewFace, Result, SubjectKey};
 
-const FACE_COLUMNS: &str = "lf.face_id, lf.photo_id, lf.person_id, lf.quality, f.detection_score, \
+pub(super) const FACE_COLUMNS: &str = "lf.face_id, lf.photo_id, lf.person_id, lf.quality, f.detection_score, \
                             f.bbox_x1, f.bbox_y1, f.bbox_x2, f.bbox_y2, lf.landmarks, f.embedding";
 
-fn face_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(LibraryFace, Vec<u8>, String)> {
+pub(super) fn face_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(LibraryFace, Vec<u8>, String)> {
     let face = LibraryFace {
         face_id: row.get(0)?,
         photo: row.get(1)?,
@@ -37,7 +37,7 @@ fn face_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(LibraryFace, Vec<
     Ok((face, row.get(10)?, row.get(9)?))
 }
 
-fn finish_face((mut face, blob, landmarks): (LibraryFace, Vec<u8>, String)) -> Result<LibraryFace> {
+pub(super) fn finish_face((mut face, blob, landmarks): (LibraryFace, Vec<u8>, String)) -> Result<LibraryFace> {
     face.embedding = codec::decode(&blob)?;
     face.landmarks = serde_json::from_str(&landmarks)
         .map_err(|e| GalleryError::Storage(format!("face {} has unreadable landmarks: {e}", face.face_id)))?;
@@ -65,7 +65,7 @@ fn person_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Person> {
     })
 }
 
-fn person_in(connection: &Connection, id: PersonId) -> Result<Person> {
+pub(super) fn person_in(connection: &Connection, id: PersonId) -> Result<Person> {
     connection
         .prepare_cached(&format!("SELECT {PERSON_COLUMNS} FROM library_people p WHERE p.id = ?1"))?
         .query_row([id], person_from_row)
@@ -74,7 +74,7 @@ fn person_in(connection: &Connection, id: PersonId) -> Result<Person> {
 }
 
 /// The gallery key of a photo's face: unique per face, so one photo's faces can share a subject.
-fn face_key(photo_sha256: &str, index: usize) -> String {
+pub(super) fn face_key(photo_sha256: &str, index: usize) -> String {
     sha2::Sha256::digest(format!("{photo_sha256}#{index}")).iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -84,7 +84,7 @@ fn stamp_params(stamp: FileStamp) -> (i64, i64) {
 
 /// Points `path` at `photo` (or records its error). The photo the path showed before goes if no
 /// other file shows it: a file whose content changed keeps only its new faces.
-fn upsert_file(
+pub(super) fn upsert_file(
     tx: &Transaction<'_>,
     path: &str,
     stamp: FileStamp,
@@ -99,7 +99,8 @@ fn upsert_file(
     let (size, modified) = stamp_params(stamp);
     tx.prepare_cached(
         "INSERT INTO library_files (path, photo_id, size, modified_ns, error) VALUES (?1, ?2, ?3, ?4, ?5) \
-         ON CONFLICT (path) DO UPDATE SET photo_id = ?2, size = ?3, modified_ns = ?4, error = ?5",
+         ON CONFLICT (path) DO UPDATE SET photo_id = ?2, size = ?3, modified_ns = ?4, error = ?5, \
+         missing_since = NULL",
     )?
     .execute(params![path, photo, size, modified, error])?;
     if let Some(before) = before.filter(|&before| Some(before) != photo) {
@@ -159,14 +160,26 @@ fn check_can_join(tx: &Transaction<'_>, face: FaceId, person: PersonId) -> Resul
     Ok(())
 }
 
-/// Moves a face of `from` to `to` (`None`: unassigned) and bars it from `from` for good.
-fn take_face(tx: &Transaction<'_>, face: FaceId, from: PersonId, to: Option<PersonId>) -> Result<()> {
+/// Moves a face of `from` to `to` (`None`: unassigned) and bars it from `from`: for good when
+/// removed by hand (`split: None`), until the parts are merged back when made by split `split`.
+fn take_face(
+    tx: &Transaction<'_>,
+    face: FaceId,
+    from: PersonId,
+    to: Option<PersonId>,
+    split: Option<i64>,
+) -> Result<()> {
     if owner_of(tx, face)? != Some(from) {
         return Err(GalleryError::Invalid(format!("face {face} is not one of person {from}'s")));
     }
     set_person(tx, face, to)?;
-    tx.prepare_cached("INSERT OR IGNORE INTO library_barred (face_id, person_id) VALUES (?1, ?2)")?
-        .execute(params![face, from])?;
+    // A hand-made bar wins over a split's: a face removed by hand stays removed.
+    tx.prepare_cached(
+        "INSERT INTO library_barred (face_id, person_id, split) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (face_id, person_id) DO UPDATE SET split = CASE WHEN split IS NULL OR ?3 IS NULL \
+         THEN NULL ELSE ?3 END",
+    )?
+    .execute(params![face, from, split])?;
     Ok(())
 }
 
@@ -198,14 +211,14 @@ fn set_person(tx: &Transaction<'_>, face: FaceId, person: Option<PersonId>) -> R
     Ok(())
 }
 
-fn new_person(tx: &Transaction<'_>) -> Result<PersonId> {
+pub(super) fn new_person(tx: &Transaction<'_>) -> Result<PersonId> {
     tx.prepare_cached("INSERT INTO library_people (created_at) VALUES (?1)")?.execute([now()])?;
     Ok(tx.last_insert_rowid())
 }
 
 /// Makes the best faces of a named person its gallery templates, and drops templates of faces
 /// that left it or fell out of the best.
-fn sync_templates(tx: &Transaction<'_>, person: PersonId) -> Result<()> {
+pub(super) fn sync_templates(tx: &Transaction<'_>, person: PersonId) -> Result<()> {
     let subject_id: Option<i64> =
         tx.query_row("SELECT subject_id FROM library_people WHERE id = ?1", [person], |r| r.get(0))?;
     let Some(subject_id) = subject_id else { return Ok(()) };
@@ -251,6 +264,48 @@ fn sync_templates(tx: &Transaction<'_>, person: PersonId) -> Result<()> {
     Ok(())
 }
 
+/// SQLite's LIMIT and OFFSET for a page (`-1`: no limit).
+fn page_params(page: Page) -> (i64, i64) {
+    (i64::try_from(page.limit).unwrap_or(-1), i64::try_from(page.offset).unwrap_or(i64::MAX))
+}
+
+/// Stores a photo, its path and its faces; a photo whose content is stored only gains the path.
+pub(super) fn add_photo_in(tx: &Transaction<'_>, photo: NewPhoto) -> Result<PhotoId> {
+    let sha256 = photo.sha256.to_ascii_lowercase();
+    let existing: Option<PhotoId> =
+        tx.query_row("SELECT id FROM library_photos WHERE sha256 = ?1", [&sha256], |r| r.get(0)).optional()?;
+    if let Some(id) = existing {
+        upsert_file(tx, &photo.path, photo.stamp, Some(id), None)?;
+        return Ok(id);
+    }
+    // The collection appears with the first photo: a gallery without a library has none.
+    tx.execute(
+        "INSERT OR IGNORE INTO collections (name, created_at) VALUES (?1, ?2)",
+        params![LIBRARY_COLLECTION, now()],
+    )?;
+    let collection = collection_id(tx, LIBRARY_COLLECTION)?;
+    tx.execute(
+        "INSERT INTO subjects (collection_id, name, metadata, created_at) VALUES (?1, ?2, '{}', ?3)",
+        params![collection, sha256, now()],
+    )?;
+    let subject_id = tx.last_insert_rowid();
+    tx.execute(
+        "INSERT INTO library_photos (sha256, subject_id, width, height, rotation, added_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![sha256, subject_id, photo.width, photo.height, photo.rotation, now()],
+    )?;
+    let photo_id = tx.last_insert_rowid();
+    for (index, face) in photo.faces.into_iter().enumerate() {
+        let stored = NewFace { image_sha256: face_key(&sha256, index), ..face.face };
+        let added = add_face_in(tx, collection, &SubjectKey::Id(subject_id), stored)?;
+        let landmarks = serde_json::to_string(&face.landmarks).map_err(|e| GalleryError::Invalid(e.to_string()))?;
+        tx.prepare_cached("INSERT INTO library_faces (face_id, photo_id, landmarks, quality) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![added.face_id, photo_id, landmarks, face.quality as f64])?;
+    }
+    upsert_file(tx, &photo.path, photo.stamp, Some(photo_id), None)?;
+    Ok(photo_id)
+}
+
 impl SqliteGallery {
     fn read_library<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         work(&self.reader())
@@ -285,44 +340,7 @@ impl Library for SqliteGallery {
     }
 
     fn add_photo(&self, photo: NewPhoto) -> Result<PhotoId> {
-        let sha256 = photo.sha256.to_ascii_lowercase();
-        self.write(|tx| {
-            let existing: Option<PhotoId> =
-                tx.query_row("SELECT id FROM library_photos WHERE sha256 = ?1", [&sha256], |r| r.get(0)).optional()?;
-            if let Some(id) = existing {
-                upsert_file(tx, &photo.path, photo.stamp, Some(id), None)?;
-                return Ok(id);
-            }
-            // The collection appears with the first photo: a gallery without a library has none.
-            tx.execute(
-                "INSERT OR IGNORE INTO collections (name, created_at) VALUES (?1, ?2)",
-                params![LIBRARY_COLLECTION, now()],
-            )?;
-            let collection = collection_id(tx, LIBRARY_COLLECTION)?;
-            tx.execute(
-                "INSERT INTO subjects (collection_id, name, metadata, created_at) VALUES (?1, ?2, '{}', ?3)",
-                params![collection, sha256, now()],
-            )?;
-            let subject_id = tx.last_insert_rowid();
-            tx.execute(
-                "INSERT INTO library_photos (sha256, subject_id, width, height, rotation, added_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![sha256, subject_id, photo.width, photo.height, photo.rotation, now()],
-            )?;
-            let photo_id = tx.last_insert_rowid();
-            for (index, face) in photo.faces.into_iter().enumerate() {
-                let stored = NewFace { image_sha256: face_key(&sha256, index), ..face.face };
-                let added = add_face_in(tx, collection, &SubjectKey::Id(subject_id), stored)?;
-                let landmarks =
-                    serde_json::to_string(&face.landmarks).map_err(|e| GalleryError::Invalid(e.to_string()))?;
-                tx.prepare_cached(
-                    "INSERT INTO library_faces (face_id, photo_id, landmarks, quality) VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![added.face_id, photo_id, landmarks, face.quality as f64])?;
-            }
-            upsert_file(tx, &photo.path, photo.stamp, Some(photo_id), None)?;
-            Ok(photo_id)
-        })
+        self.write(|tx| add_photo_in(tx, photo))
     }
 
     fn record_file_error(&self, path: &str, stamp: FileStamp, error: &str) -> Result<()> {
@@ -334,6 +352,50 @@ impl Library for SqliteGallery {
             let mut statement = c.prepare("SELECT path FROM library_files ORDER BY path")?;
             let paths = statement.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
             Ok(paths)
+        })
+    }
+
+    fn mark_missing(&self, paths: &[String]) -> Result<usize> {
+        self.write(|tx| {
+            let mut marked = 0;
+            for path in paths {
+                marked += tx
+                    .prepare_cached(
+                        "UPDATE library_files SET missing_since = ?2 WHERE path = ?1 AND missing_since IS NULL",
+                    )?
+                    .execute(params![path, now()])?;
+            }
+            Ok(marked)
+        })
+    }
+
+    fn mark_found(&self, paths: &[String]) -> Result<usize> {
+        self.write(|tx| {
+            let mut found = 0;
+            for path in paths {
+                found += tx
+                    .prepare_cached(
+                        "UPDATE library_files SET missing_since = NULL WHERE path = ?1 AND missing_since IS NOT NULL",
+                    )?
+                    .execute([path])?;
+            }
+            Ok(found)
+        })
+    }
+
+    fn missing_files(&self, older_than_secs: Option<i64>) -> Result<Vec<MissingFile>> {
+        let before = now() - older_than_secs.unwrap_or(0).max(0);
+        self.read_library(|c| {
+            let mut statement = c.prepare_cached(
+                "SELECT path, photo_id, missing_since FROM library_files \
+                 WHERE missing_since IS NOT NULL AND missing_since <= ?1 ORDER BY missing_since, path",
+            )?;
+            let missing = statement
+                .query_map([before], |r| {
+                    Ok(MissingFile { path: r.get(0)?, photo: r.get(1)?, missing_since: r.get(2)? })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(missing)
         })
     }
 
@@ -351,22 +413,27 @@ impl Library for SqliteGallery {
             let count = |sql: &str| -> Result<usize> { Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))? as usize) };
             Ok(LibraryStatus {
                 photos: count("SELECT count(*) FROM library_photos")?,
-                files: count("SELECT count(*) FROM library_files WHERE photo_id IS NOT NULL")?,
+                files: count(
+                    "SELECT count(*) FROM library_files WHERE photo_id IS NOT NULL AND missing_since IS NULL",
+                )?,
                 faces: count("SELECT count(*) FROM library_faces")?,
                 people: count("SELECT count(*) FROM library_people")?,
                 named_people: count("SELECT count(*) FROM library_people WHERE name IS NOT NULL")?,
                 unassigned_faces: count("SELECT count(*) FROM library_faces WHERE person_id IS NULL")?,
                 errors: count("SELECT count(*) FROM library_files WHERE error IS NOT NULL")?,
+                missing_files: count("SELECT count(*) FROM library_files WHERE missing_since IS NOT NULL")?,
             })
         })
     }
 
-    fn file_errors(&self) -> Result<Vec<FileError>> {
+    fn file_errors(&self, page: Page) -> Result<Vec<FileError>> {
         self.read_library(|c| {
-            let mut statement =
-                c.prepare("SELECT path, error FROM library_files WHERE error IS NOT NULL ORDER BY path")?;
+            let mut statement = c.prepare_cached(
+                "SELECT path, error FROM library_files WHERE error IS NOT NULL ORDER BY path LIMIT ?1 OFFSET ?2",
+            )?;
+            let (limit, offset) = page_params(page);
             let errors = statement
-                .query_map([], |r| Ok(FileError { path: r.get(0)?, error: r.get(1)? }))?
+                .query_map([limit, offset], |r| Ok(FileError { path: r.get(0)?, error: r.get(1)? }))?
                 .collect::<rusqlite::Result<_>>()?;
             Ok(errors)
         })
@@ -466,11 +533,13 @@ impl Library for SqliteGallery {
         })
     }
 
-    fn people(&self) -> Result<Vec<Person>> {
+    fn people(&self, page: Page) -> Result<Vec<Person>> {
         self.read_library(|c| {
-            let mut statement =
-                c.prepare(&format!("SELECT {PERSON_COLUMNS} FROM library_people p ORDER BY 4 DESC, p.id"))?;
-            let people = statement.query_map([], person_from_row)?.collect::<rusqlite::Result<_>>()?;
+            let mut statement = c.prepare_cached(&format!(
+                "SELECT {PERSON_COLUMNS} FROM library_people p ORDER BY 4 DESC, p.id LIMIT ?1 OFFSET ?2"
+            ))?;
+            let (limit, offset) = page_params(page);
+            let people = statement.query_map([limit, offset], person_from_row)?.collect::<rusqlite::Result<_>>()?;
             Ok(people)
         })
     }
@@ -479,14 +548,19 @@ impl Library for SqliteGallery {
         self.read_library(|c| person_in(c, id))
     }
 
-    fn person_faces(&self, id: PersonId) -> Result<Vec<LibraryFace>> {
+    fn person_faces(&self, id: PersonId, page: Page) -> Result<Vec<LibraryFace>> {
         self.read_library(|c| {
             person_in(c, id)?;
-            query_faces(c, "WHERE lf.person_id = ?1 ORDER BY lf.quality DESC, lf.face_id", [id])
+            let (limit, offset) = page_params(page);
+            query_faces(
+                c,
+                "WHERE lf.person_id = ?1 ORDER BY lf.quality DESC, lf.face_id LIMIT ?2 OFFSET ?3",
+                [id, limit, offset],
+            )
         })
     }
 
-    fn name_person(&self, id: PersonId, name: &str) -> Result<Person> {
+    fn name_person(&self, id: PersonId, name: &str, merge_into_subject: bool) -> Result<Person> {
         check_name("person", name)?;
         self.write(|tx| {
             let person = person_in(tx, id)?;
@@ -499,7 +573,10 @@ impl Library for SqliteGallery {
             }
             let collection = collection_id(tx, DEFAULT_COLLECTION)?;
             let subject_id = match subject(tx, collection, &SubjectKey::Name(name.to_owned())) {
-                Ok(found) => found.id,
+                Ok(found) if person.subject_id == Some(found.id) || merge_into_subject => found.id,
+                // Someone enrolled under this name: the person's faces would become their
+                // templates, and an impure group would weaken verification for them.
+                Ok(_) => return Err(GalleryError::DuplicateSubject(name.to_owned())),
                 Err(GalleryError::UnknownSubject(_)) => {
                     tx.execute(
                         "INSERT INTO subjects (collection_id, name, metadata, created_at) VALUES (?1, ?2, '{}', ?3)",
@@ -551,7 +628,8 @@ impl Library for SqliteGallery {
             let barred: Option<FaceId> = tx
                 .query_row(
                     "SELECT b.face_id FROM library_barred b JOIN library_faces lf ON lf.face_id = b.face_id \
-                     WHERE (b.person_id = ?1 AND lf.person_id = ?2) OR (b.person_id = ?2 AND lf.person_id = ?1) LIMIT 1",
+                     WHERE b.split IS NULL AND ((b.person_id = ?1 AND lf.person_id = ?2) \
+                     OR (b.person_id = ?2 AND lf.person_id = ?1)) LIMIT 1",
                     params![into, from],
                     |r| r.get(0),
                 )
@@ -561,6 +639,13 @@ impl Library for SqliteGallery {
                     "face {face} was removed from one of these people: merging would bring it back"
                 )));
             }
+            // Merging the parts of a split back undoes it: their faces are no longer kept apart.
+            tx.execute(
+                "DELETE FROM library_barred WHERE split IS NOT NULL AND ((person_id = ?1 AND face_id IN \
+                 (SELECT face_id FROM library_faces WHERE person_id = ?2)) OR (person_id = ?2 AND face_id IN \
+                 (SELECT face_id FROM library_faces WHERE person_id = ?1)))",
+                params![into, from],
+            )?;
             tx.execute("UPDATE library_faces SET person_id = ?1 WHERE person_id = ?2", params![into, from])?;
             // The templates follow the faces to the kept person's subject.
             let subject = kept.subject_id.or(gone.subject_id);
@@ -577,29 +662,47 @@ impl Library for SqliteGallery {
         })
     }
 
-    fn split_person(&self, from: PersonId, faces: &[FaceId]) -> Result<Person> {
+    fn split_person(&self, from: PersonId, groups: &[Vec<FaceId>]) -> Result<Vec<Person>> {
         self.write(|tx| {
             let source = person_in(tx, from)?;
-            if faces.is_empty() || faces.len() >= source.faces {
+            let moved: usize = groups.iter().map(Vec::len).sum();
+            if groups.iter().any(Vec::is_empty) || moved == 0 || moved >= source.faces {
                 return Err(GalleryError::Invalid(format!(
-                    "a split moves some of person {from}'s {} faces, not {}",
-                    source.faces,
-                    faces.len()
+                    "a split moves some of person {from}'s {} faces, not {moved}",
+                    source.faces
                 )));
             }
-            let person = new_person(tx)?;
-            for &face in faces {
-                take_face(tx, face, from, Some(person))?;
+            // One number per split marks its bars, so merging its parts back can lift them.
+            let split: i64 =
+                tx.query_row("SELECT coalesce(max(split), 0) + 1 FROM library_barred", [], |r| r.get(0))?;
+            let mut created = Vec::with_capacity(groups.len());
+            for faces in groups {
+                let person = new_person(tx)?;
+                for &face in faces {
+                    take_face(tx, face, from, Some(person), Some(split))?;
+                }
+                created.push(person);
             }
             sync_templates(tx, from)?;
-            person_in(tx, person)
+            created.into_iter().map(|person| person_in(tx, person)).collect()
         })
+    }
+
+    fn export_library(&self, visit: &mut dyn FnMut(LibraryRecord) -> Result<()>) -> Result<()> {
+        // Its own connection and snapshot, as the gallery's export: searches go on meanwhile.
+        let connection = super::schema::connect(self.path())?;
+        let tx = connection.unchecked_transaction()?;
+        super::library_transfer::export(&tx, visit)
+    }
+
+    fn import_library(&self, record: LibraryRecord) -> Result<bool> {
+        self.write(|tx| super::library_transfer::import(tx, record))
     }
 
     fn remove_face(&self, person: PersonId, face: FaceId) -> Result<()> {
         self.write(|tx| {
             person_in(tx, person)?;
-            take_face(tx, face, person, None)?;
+            take_face(tx, face, person, None, None)?;
             sync_templates(tx, person)
         })
     }

@@ -5,6 +5,7 @@ mod codec;
 mod follow;
 pub(crate) mod keys;
 mod library;
+mod library_transfer;
 mod saved;
 mod schema;
 mod store;
@@ -44,24 +45,29 @@ impl SqliteGalleryBuilder {
         let mut writer = schema::connect(&path)?;
         schema::prepare(&path, &mut writer)?;
         let reader = schema::connect(&path)?;
+        let key_reader = schema::connect(&path)?;
         let state = IndexState::load(&path, &reader, &self.indexes)?;
         Ok(SqliteGallery {
             path,
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
+            key_reader: Mutex::new(key_reader),
             state: RwLock::new(state),
             settings: self,
         })
     }
 }
 
-/// The embedded gallery. One writer connection and one reader connection, shared by threads;
-/// searches run in parallel under a read lock on the index.
+/// The embedded gallery. One writer connection and one reader connection, shared by threads,
+/// and a connection of its own for API-key checks, so that no long read (a page of the photo
+/// library, an export) makes every other client's key check wait; searches run in parallel
+/// under a read lock on the index.
 #[derive(Debug)]
 pub struct SqliteGallery {
     path: PathBuf,
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    key_reader: Mutex<Connection>,
     state: RwLock<IndexState>,
     settings: SqliteGalleryBuilder,
 }
@@ -106,7 +112,9 @@ impl SqliteGallery {
     /// rebuilding. Also done when the gallery is dropped.
     pub fn save_index(&self) -> Result<()> {
         self.sync()?;
-        self.state.write().unwrap_or_else(|e| e.into_inner()).save(&self.path)
+        // The state's lock before the reader's, as `sync` takes them.
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        state.save(&self.path, &self.reader())
     }
 
     fn writer(&self) -> MutexGuard<'_, Connection> {
@@ -127,7 +135,8 @@ impl Drop for SqliteGallery {
         let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
         if state.worth_saving() {
             // Best effort: a missing or stale saved index is rebuilt or caught up on next open.
-            let _ = state.save(&self.path);
+            let reader = self.reader.get_mut().unwrap_or_else(|e| e.into_inner());
+            let _ = state.save(&self.path, reader);
         }
     }
 }

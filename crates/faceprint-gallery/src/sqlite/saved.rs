@@ -22,6 +22,11 @@ pub(super) struct SavedIndex {
     /// HNSW links per node (0 for other kinds).
     pub(super) connectivity: usize,
     pub(super) seq: i64,
+    /// The random token of the change-log entry at `seq`. A gallery restored from a backup
+    /// reuses log positions, so a position alone could name another history; the token names
+    /// this one. Descriptions written before tokens existed have none and are rebuilt.
+    #[serde(default)]
+    pub(super) token: Option<i64>,
     /// The data file, named after the log position it holds, so a description can never point
     /// at an index of another position (two processes may save at once).
     pub(super) file: String,
@@ -44,6 +49,16 @@ fn paths(db: &Path, collection: i64) -> (PathBuf, PathBuf) {
 fn file_name(collection: i64, kind: IndexKind, seq: i64) -> String {
     let extension = if kind == IndexKind::Hnsw { "usearch" } else { "codes" };
     format!("collection-{collection}-{seq}.{extension}")
+}
+
+/// The folder of saved indexes, readable by its owner alone (it holds faceprints, or codes
+/// made from them).
+fn create_private_dir(dir: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(io_error(dir))
 }
 
 /// A name no other process or thread is writing to at the same time.
@@ -74,7 +89,7 @@ pub(super) fn save(
     write: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<()> {
     let (dir, description_path) = paths(db, collection);
-    std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+    create_private_dir(&dir)?;
     description.file = file_name(collection, description.kind, description.seq);
     let data_path = dir.join(&description.file);
     let temporary = unique_temporary(&dir, &description.file);
@@ -102,9 +117,16 @@ pub(super) fn save(
 }
 
 /// The data file of a collection's saved index of `kind`, and its log position, when its
-/// description matches `expected` (everything but the position and file) and its position is
-/// not after `current_seq` (a file restored from a backup, say).
-pub(super) fn find(db: &Path, collection: i64, expected: &SavedIndex, current_seq: i64) -> Option<(PathBuf, i64)> {
+/// description matches `expected` (everything but the position, token and file), its position
+/// is not after `current_seq` (a file restored from a backup, say), and `token_at` its position
+/// is the token it was saved with (the same history, not a restored one that reused positions).
+pub(super) fn find(
+    db: &Path,
+    collection: i64,
+    expected: &SavedIndex,
+    current_seq: i64,
+    token_at: impl FnOnce(i64) -> Option<i64>,
+) -> Option<(PathBuf, i64)> {
     let (dir, description_path) = paths(db, collection);
     let description: SavedIndex = serde_json::from_slice(&std::fs::read(description_path).ok()?).ok()?;
     let matches = description.kind == expected.kind
@@ -114,6 +136,8 @@ pub(super) fn find(db: &Path, collection: i64, expected: &SavedIndex, current_se
         && description.connectivity == expected.connectivity
         && description.seq <= current_seq
         // The name must be one this module writes: never a path elsewhere.
-        && description.file == file_name(collection, description.kind, description.seq);
+        && description.file == file_name(collection, description.kind, description.seq)
+        && description.token.is_some()
+        && description.token == token_at(description.seq);
     matches.then(|| (dir.join(&description.file), description.seq))
 }

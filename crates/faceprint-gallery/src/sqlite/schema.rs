@@ -111,6 +111,37 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (face_id, person_id)
     ) STRICT;
     "#,
+    // 4: trust, round two. Keys gain the `library` and `admin` scopes (SQLite cannot widen a
+    // CHECK in place, so the table is copied); a missing file is marked, not forgotten; bars
+    // made by a split are told apart (merging the parts back undoes it); every change-log entry
+    // carries a random token, so a saved index names the exact entry it was saved at and a
+    // gallery restored from a backup, whose log reuses the numbers, is never taken for it.
+    r#"
+    CREATE TABLE api_keys_v4 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        digest TEXT NOT NULL UNIQUE,
+        scope TEXT NOT NULL CHECK (scope IN ('read', 'write', 'library', 'admin')),
+        label TEXT NOT NULL DEFAULT '',
+        created_at INTEGER NOT NULL,
+        revoked INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    INSERT INTO api_keys_v4 SELECT id, digest, scope, label, created_at, revoked FROM api_keys;
+    DROP TABLE api_keys;
+    ALTER TABLE api_keys_v4 RENAME TO api_keys;
+    ALTER TABLE library_files ADD COLUMN missing_since INTEGER;
+    ALTER TABLE library_barred ADD COLUMN split INTEGER;
+    ALTER TABLE changes ADD COLUMN token INTEGER;
+    UPDATE changes SET token = random();
+    DROP TRIGGER faces_inserted;
+    DROP TRIGGER faces_deleted;
+    DROP TRIGGER faces_updated;
+    CREATE TRIGGER faces_inserted AFTER INSERT ON faces
+        BEGIN INSERT INTO changes (face_id, token) VALUES (new.id, random()); END;
+    CREATE TRIGGER faces_deleted AFTER DELETE ON faces
+        BEGIN INSERT INTO changes (face_id, token) VALUES (old.id, random()); END;
+    CREATE TRIGGER faces_updated AFTER UPDATE OF subject_id, embedding ON faces
+        BEGIN INSERT INTO changes (face_id, token) VALUES (new.id, random()); END;
+    "#,
 ];
 
 /// The newest schema this build knows.
@@ -137,6 +168,7 @@ pub(crate) fn classify(path: &Path, error: rusqlite::Error) -> GalleryError {
 /// acknowledged enrolment survives a power cut, not only a killed process (NORMAL would only
 /// promise the latter). It costs one fsync per commit; bulk paths batch their writes.
 pub(crate) fn connect(path: &Path) -> Result<Connection> {
+    create_private(path)?;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let connection = Connection::open_with_flags(path, flags).map_err(|e| classify(path, e))?;
     connection.busy_timeout(std::time::Duration::from_secs(30)).map_err(|e| classify(path, e))?;
@@ -144,6 +176,22 @@ pub(crate) fn connect(path: &Path) -> Result<Connection> {
         .execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 67108864;")
         .map_err(|e| classify(path, e))?;
     Ok(connection)
+}
+
+/// Creates a new gallery file readable by its owner alone: it holds face crops and faceprints.
+/// SQLite gives the write-ahead log and shared-memory files the database file's mode, so they
+/// are private too. An existing file keeps the mode its owner gave it.
+fn create_private(path: &Path) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        // A parent that does not exist, and the like: SQLite's own open says it better.
+        Err(_) => Ok(()),
+    }
 }
 
 /// Checks that `path` is ours (or empty) and migrates it to [`SCHEMA_VERSION`].
@@ -194,6 +242,23 @@ fn check_ours(path: &Path, application_id: i64, version: i64, objects: i64) -> R
 
 #[cfg(test)]
 mod tests {
+    /// Regression: gallery files and their WAL were created 0644, readable by every local user,
+    /// though they hold face crops and faceprints.
+    #[cfg(unix)]
+    #[test]
+    fn new_gallery_files_and_their_log_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.db");
+        let mut connection = super::connect(&path).unwrap();
+        super::prepare(&path, &mut connection).unwrap();
+        connection.execute("INSERT INTO meta (key, value) VALUES ('probe', 'x')", []).unwrap();
+        for name in ["g.db", "g.db-wal", "g.db-shm"] {
+            let mode = std::fs::metadata(dir.path().join(name)).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{name} is {mode:o}");
+        }
+    }
+
     #[test]
     fn connections_bound_the_write_ahead_log() {
         let dir = tempfile::tempdir().unwrap();

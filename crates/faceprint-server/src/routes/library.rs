@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::header;
 use axum::response::IntoResponse;
-use faceprint::library::{FileError, Library, LibraryFace, LibraryStatus, Person, PhotoHit, propose_split};
+use faceprint::library::{FileError, Library, LibraryFace, LibraryStatus, Page, Person, PhotoHit, propose_split};
 use faceprint::{FaceSelect, SubjectKey};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -23,6 +23,49 @@ fn library(state: &AppState) -> Result<Arc<dyn Library>, ApiError> {
     state.library.clone().ok_or(ApiError::NoLibrary)
 }
 
+/// Runs a library call on a blocking thread, a few at once: a client looping over long reads
+/// waits for its turn (429 `busy` after a second) instead of taking every thread and the
+/// reader connection from everyone else.
+async fn library_call<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce(Arc<dyn Library>) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let library = library(state)?;
+    let permit = tokio::time::timeout(LIBRARY_QUEUE_WAIT, state.library_calls.clone().acquire_owned())
+        .await
+        .map_err(|_| ApiError::LibraryBusy)?
+        .map_err(|_| ApiError::LibraryBusy)?;
+    blocking(move || {
+        let _permit = permit; // held until the work ends, even when the request gave up
+        work(library)
+    })
+    .await?
+}
+
+const LIBRARY_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Most entries of a list in one answer.
+const MAX_PAGE: usize = 1000;
+const DEFAULT_PAGE: usize = 100;
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PageQuery {
+    /// Entries to skip (default 0).
+    pub offset: Option<usize>,
+    /// Most entries (default 100, at most 1000).
+    pub limit: Option<usize>,
+}
+
+impl PageQuery {
+    pub(crate) fn page(&self) -> Result<Page, ApiError> {
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(ApiError::bad_request("bad_query", format!("limit must be 1..={MAX_PAGE}")));
+        }
+        Ok(Page { offset: self.offset.unwrap_or(0), limit })
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct StatusOut {
     pub status: LibraryStatus,
@@ -34,34 +77,38 @@ pub struct StatusOut {
 #[utoipa::path(get, path = "/v1/library", tag = "library",
     responses((status = 200, description = "{status, errors}"), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
 pub async fn status(State(state): State<AppState>) -> Result<Json<StatusOut>, ApiError> {
-    let library = library(&state)?;
-    let out = blocking(move || {
-        Ok::<_, faceprint::GalleryError>(StatusOut {
+    let out = library_call(&state, |library| {
+        Ok::<_, ApiError>(StatusOut {
             status: library.library_status()?,
-            errors: library.file_errors()?,
+            errors: library.file_errors(Page { offset: 0, limit: DEFAULT_PAGE })?,
         })
     })
-    .await??;
+    .await?;
     Ok(Json(out))
 }
 
-/// Every person, most faces first: id, name (`null` until named), faces, representative face.
-#[utoipa::path(get, path = "/v1/library/people", tag = "library",
+/// The people, most faces first, a page at a time: id, name (`null` until named), faces,
+/// representative face.
+#[utoipa::path(get, path = "/v1/library/people", tag = "library", params(PageQuery),
     responses((status = 200, description = "[{id, name, faces, representative_face, subject_id}]"), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
-pub async fn people(State(state): State<AppState>) -> Result<Json<Vec<Person>>, ApiError> {
-    let library = library(&state)?;
-    Ok(Json(blocking(move || library.people()).await??))
+pub async fn people(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<Vec<Person>>, ApiError> {
+    let page = query.page()?;
+    Ok(Json(library_call(&state, move |library| Ok(library.people(page)?)).await?))
 }
 
-/// A person's faces, best quality first.
-#[utoipa::path(get, path = "/v1/library/people/{id}/faces", tag = "library",
+/// A person's faces, best quality first, a page at a time.
+#[utoipa::path(get, path = "/v1/library/people/{id}/faces", tag = "library", params(PageQuery),
     responses((status = 200, description = "[{face_id, photo, person, quality, detection_score, bbox, landmarks}]"), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
 pub async fn person_faces(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<Vec<LibraryFace>>, ApiError> {
-    let library = library(&state)?;
-    Ok(Json(blocking(move || library.person_faces(id)).await??))
+    let page = query.page()?;
+    Ok(Json(library_call(&state, move |library| Ok(library.person_faces(id, page)?)).await?))
 }
 
 /// A face's aligned 112×112 crop, PNG.
@@ -71,12 +118,11 @@ pub async fn face_crop(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let library = library(&state)?;
-    let png = blocking(move || {
+    let png = library_call(&state, move |library| {
         library.library_face(id)?;
-        library.face_crop(id)
+        Ok(library.face_crop(id)?)
     })
-    .await??
+    .await?
     .ok_or(ApiError::Engine(faceprint::GalleryError::UnknownFace(id).into()))?;
     Ok(([(header::CONTENT_TYPE, "image/png")], png))
 }
@@ -84,6 +130,10 @@ pub async fn face_crop(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NameIn {
     pub name: String,
+    /// When a subject of this name is already enrolled (not from the library), join it: the
+    /// person's faces become its templates too. Without it, such a name is refused.
+    #[serde(default)]
+    pub merge_into_subject: bool,
 }
 
 /// Names a person: it becomes the gallery subject of that name (default collection).
@@ -94,8 +144,9 @@ pub async fn name_person(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<NameIn>,
 ) -> Result<Json<Person>, ApiError> {
-    let library = library(&state)?;
-    Ok(Json(blocking(move || library.name_person(id, &body.name)).await??))
+    Ok(Json(
+        library_call(&state, move |library| Ok(library.name_person(id, &body.name, body.merge_into_subject)?)).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -112,16 +163,28 @@ pub async fn merge_people(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<MergeIn>,
 ) -> Result<Json<Person>, ApiError> {
-    let library = library(&state)?;
-    Ok(Json(blocking(move || library.merge_people(id, body.from)).await??))
+    Ok(Json(library_call(&state, move |library| Ok(library.merge_people(id, body.from)?)).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct SplitQuery {
-    /// Move every sub-group but the largest to a new person (default: only propose).
+    /// Move every sub-group but the largest to a new person, in one transaction (default: only
+    /// propose). Merging a part back undoes it.
     pub apply: Option<bool>,
-    /// How much stricter than grouping the re-clustering is (default 0.1).
+    /// How much stricter than grouping the re-clustering is, 0 to 0.5 (default 0.1).
     pub strictness: Option<f32>,
+}
+
+/// The most a split may add to the grouping thresholds: past it every face is its own group.
+pub const MAX_SPLIT_STRICTNESS: f32 = 0.5;
+
+/// A split's strictness (default 0.1), refused outside 0..=0.5 (NaN included).
+pub(crate) fn checked_strictness(strictness: Option<f32>) -> Result<f32, ApiError> {
+    let strictness = strictness.unwrap_or(0.1);
+    if !(0.0..=MAX_SPLIT_STRICTNESS).contains(&strictness) {
+        return Err(ApiError::bad_request("bad_query", format!("strictness must be 0..={MAX_SPLIT_STRICTNESS}")));
+    }
+    Ok(strictness)
 }
 
 #[derive(Debug, Serialize)]
@@ -132,7 +195,7 @@ pub struct SplitOut {
 }
 
 /// Proposes sub-groups of a person's faces, re-clustered more strictly; `?apply=true` moves
-/// all but the largest to new people (they never rejoin this one).
+/// all but the largest to new people in one transaction (merging one back undoes it).
 #[utoipa::path(post, path = "/v1/library/people/{id}/split", tag = "library", params(SplitQuery),
     responses((status = 200, description = "{groups, created}"), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
 pub async fn split_person(
@@ -140,18 +203,17 @@ pub async fn split_person(
     ApiPath(id): ApiPath<i64>,
     ApiQuery(query): ApiQuery<SplitQuery>,
 ) -> Result<Json<SplitOut>, ApiError> {
-    let library = library(&state)?;
-    let out = blocking(move || {
-        let groups = propose_split(library.as_ref(), id, query.strictness.unwrap_or(0.1))?;
-        let mut created = Vec::new();
-        if query.apply.unwrap_or(false) && groups.len() > 1 {
-            for group in &groups[1..] {
-                created.push(library.split_person(id, group)?);
-            }
-        }
-        Ok::<_, faceprint::Error>(SplitOut { groups, created })
+    let strictness = checked_strictness(query.strictness)?;
+    let apply = query.apply.unwrap_or(false);
+    let out = library_call(&state, move |library| {
+        let groups = propose_split(library.as_ref(), id, strictness)?;
+        let created = match apply && groups.len() > 1 {
+            true => library.split_person(id, &groups[1..])?,
+            false => Vec::new(),
+        };
+        Ok(SplitOut { groups, created })
     })
-    .await??;
+    .await?;
     Ok(Json(out))
 }
 
@@ -162,13 +224,12 @@ pub async fn remove_face(
     State(state): State<AppState>,
     ApiPath((id, face)): ApiPath<(i64, i64)>,
 ) -> Result<Json<Person>, ApiError> {
-    let library = library(&state)?;
     Ok(Json(
-        blocking(move || {
+        library_call(&state, move |library| {
             library.remove_face(id, face)?;
-            library.person(id)
+            Ok(library.person(id)?)
         })
-        .await??,
+        .await?,
     ))
 }
 
@@ -178,9 +239,13 @@ pub struct SearchQuery {
     pub subject: Option<String>,
     /// Most photos (default 100, at most 1000).
     pub limit: Option<usize>,
-    /// Lowest similarity of a match (default: the model's verification threshold).
+    /// Lowest similarity of a match, 0.1 to 1 (default: the model's verification threshold).
     pub threshold: Option<f32>,
 }
+
+/// The lowest search threshold taken: faceprints of strangers score about 0 ± 0.1, so a lower
+/// one matches every photo and only lists the library.
+pub const MIN_SEARCH_THRESHOLD: f32 = 0.1;
 
 #[derive(Debug, Serialize)]
 pub struct HitOut {
@@ -208,13 +273,33 @@ impl From<PhotoHit> for HitOut {
     }
 }
 
-fn search_with(state: &AppState, queries: Vec<Vec<f32>>, query: &SearchQuery) -> Result<Vec<HitOut>, ApiError> {
-    let library = library(state)?;
-    let threshold = query.threshold.unwrap_or(state.engine.threshold());
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+/// The search's threshold and limit, checked before any work.
+fn search_bounds(state: &AppState, query: &SearchQuery) -> Result<(f32, usize), ApiError> {
+    checked_search_bounds(query.threshold.unwrap_or(state.engine.threshold()), query.limit)
+}
+
+/// A search's threshold, refused outside 0.1..=1 (NaN included), and its limit (default 100),
+/// refused outside 1..=1000.
+pub(crate) fn checked_search_bounds(threshold: f32, limit: Option<usize>) -> Result<(f32, usize), ApiError> {
+    if !(MIN_SEARCH_THRESHOLD..=1.0).contains(&threshold) {
+        return Err(ApiError::bad_request("bad_query", format!("threshold must be {MIN_SEARCH_THRESHOLD}..=1")));
+    }
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request("bad_query", format!("limit must be 1..={MAX_PAGE}")));
+    }
+    Ok((threshold, limit))
+}
+
+fn search_with(
+    state: &AppState,
+    library: &dyn Library,
+    queries: Vec<Vec<f32>>,
+    (threshold, limit): (f32, usize),
+) -> Result<Vec<HitOut>, ApiError> {
     let hits = faceprint::library::search_photos(
         state.gallery.as_ref(),
-        library.as_ref(),
+        library,
         state.engine.model_id(),
         &queries,
         threshold,
@@ -233,6 +318,7 @@ pub async fn search_by_photo(
     request: Request,
 ) -> Result<Json<Vec<HitOut>>, ApiError> {
     library(&state)?;
+    let bounds = search_bounds(&state, &query)?;
     let (bytes, share) = read_image(request, state.config.max_body_bytes, &state.bodies).await?;
     let engine = state.engine.clone();
     let probe = infer(&state, move || {
@@ -242,7 +328,7 @@ pub async fn search_by_photo(
     })
     .await?;
     let state2 = state.clone();
-    Ok(Json(blocking(move || search_with(&state2, vec![probe], &query)).await??))
+    Ok(Json(library_call(&state, move |library| search_with(&state2, library.as_ref(), vec![probe], bounds)).await?))
 }
 
 /// Photos where a gallery subject (a named person, or anyone enrolled) appears, best first.
@@ -255,11 +341,12 @@ pub async fn search_by_subject(
     let Some(subject) = query.subject.clone() else {
         return Err(ApiError::bad_request("bad_query", "give ?subject=NAME, or POST a photo"));
     };
+    let bounds = search_bounds(&state, &query)?;
     let state2 = state.clone();
-    let hits = blocking(move || {
+    let hits = library_call(&state, move |library| {
         let queries = faceprint::library::subject_probes(state2.gallery.as_ref(), &SubjectKey::parse(&subject))?;
-        search_with(&state2, queries, &query)
+        search_with(&state2, library.as_ref(), queries, bounds)
     })
-    .await??;
+    .await?;
     Ok(Json(hits))
 }

@@ -25,11 +25,6 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/identify", post(gallery::identify))
         .route("/v1/collections/{collection}/subjects", get(gallery::list_subjects))
         .route("/v1/collections/{collection}/subjects/{id}", get(gallery::get_subject))
-        .route("/v1/library", get(library::status))
-        .route("/v1/library/people", get(library::people))
-        .route("/v1/library/people/{id}/faces", get(library::person_faces))
-        .route("/v1/library/faces/{id}/crop", get(library::face_crop))
-        .route("/v1/library/search", get(library::search_by_subject).post(library::search_by_photo))
         .route("/metrics", get(system::metrics))
         .route("/openapi.json", get(system::openapi))
         .route_layer(from_fn_with_state(state.clone(), auth::require_read));
@@ -41,11 +36,19 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/collections/{collection}/subjects/{id}/faces", post(gallery::enrol))
         .route("/v1/collections/{collection}/faces/{id}", delete(gallery::delete_face))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_write));
+    // The private photo library: where people appear, their crops and the photos' paths.
+    let private_library = Router::new()
+        .route("/v1/library", get(library::status))
+        .route("/v1/library/people", get(library::people))
+        .route("/v1/library/people/{id}/faces", get(library::person_faces))
+        .route("/v1/library/faces/{id}/crop", get(library::face_crop))
+        .route("/v1/library/search", get(library::search_by_subject).post(library::search_by_photo))
         .route("/v1/library/people/{id}/name", post(library::name_person))
         .route("/v1/library/people/{id}/merge", post(library::merge_people))
         .route("/v1/library/people/{id}/split", post(library::split_person))
         .route("/v1/library/people/{id}/faces/{face}", delete(library::remove_face))
-        .route_layer(from_fn_with_state(state.clone(), auth::require_write));
+        .route_layer(from_fn_with_state(state.clone(), auth::require_library));
     let open = Router::new()
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
@@ -57,8 +60,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(read)
         .merge(write)
+        .merge(private_library)
         .merge(open)
         .fallback(|| async { ApiError::NoRoute })
+        // axum's own 405 has an empty body; clients get the JSON error shape everywhere.
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(from_fn(move |request, next: axum::middleware::Next| async move {
             match tokio::time::timeout(timeout, next.run(request)).await {
                 Ok(response) => response,

@@ -9,6 +9,7 @@ use axum::response::{Html, IntoResponse};
 
 use super::schema::{DeviceInfo, Health};
 use crate::pool::blocking;
+use crate::state::Verdict;
 use crate::{ApiError, AppState};
 
 static PAGE: &str = include_str!("../../static/index.html");
@@ -26,21 +27,7 @@ pub async fn healthz() -> Json<Health> {
 /// The gallery is asked at most once a second; answers in between repeat the last one.
 #[utoipa::path(get, path = "/readyz", tag = "system", responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let cached = state.readiness.last.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let verdict = match cached {
-        Some((at, verdict)) if at.elapsed() < READINESS_TTL => verdict,
-        _ => {
-            state.readiness.checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let gallery = state.gallery.clone();
-            let verdict = match blocking(move || gallery.ready()).await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err((e.code().to_owned(), e.to_string())),
-                Err(e) => Err(("internal".to_owned(), e.to_string())),
-            };
-            *state.readiness.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), verdict.clone()));
-            verdict
-        }
-    };
+    let verdict = readiness_verdict(&state).await;
     let choice = state.engine.device();
     let device = Some(DeviceInfo {
         requested: choice.requested.to_string(),
@@ -58,6 +45,39 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
 }
 
 const READINESS_TTL: Duration = Duration::from_secs(1);
+
+/// The gallery's readiness, asked at most once a second and by one request at a time: the
+/// others wait for that answer instead of each asking a gallery that may be hanging (single
+/// flight). Probes are unauthenticated, so they get the error's code and a plain message; its
+/// details (a database URL, a user, a host) go to the log.
+async fn readiness_verdict(state: &AppState) -> Verdict {
+    let fresh = || -> Option<Verdict> {
+        let cached = state.readiness.last.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        cached.filter(|(at, _)| at.elapsed() < READINESS_TTL).map(|(_, verdict)| verdict)
+    };
+    if let Some(verdict) = fresh() {
+        return verdict;
+    }
+    let _asking = state.readiness.asking.lock().await;
+    if let Some(verdict) = fresh() {
+        return verdict; // another request asked while this one waited
+    }
+    state.readiness.checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let gallery = state.gallery.clone();
+    let verdict = match blocking(move || gallery.ready()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => {
+            tracing::warn!(code = e.code(), error = %e, "gallery not ready");
+            Err((e.code().to_owned(), "the gallery cannot be used now; the server's log says why".to_owned()))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            Err(("internal".to_owned(), "the readiness check failed; the server's log says why".to_owned()))
+        }
+    };
+    *state.readiness.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), verdict.clone()));
+    verdict
+}
 
 /// Prometheus text format.
 #[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, body = String)), security(("bearer" = [])))]

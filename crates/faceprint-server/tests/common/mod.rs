@@ -42,6 +42,8 @@ pub struct App {
     pub gallery: Arc<SqliteGallery>,
     pub read: String,
     pub write: String,
+    /// A key of the `library` scope: the only one (with `admin`) the photo library answers.
+    pub library: String,
     pub dir: tempfile::TempDir,
 }
 
@@ -55,8 +57,9 @@ impl App {
         let gallery = Arc::new(SqliteGallery::open(dir.path().join("g.db")).unwrap());
         let (_, read) = gallery.create_api_key(KeyScope::Read, "test").unwrap();
         let (_, write) = gallery.create_api_key(KeyScope::Write, "test").unwrap();
+        let (_, library) = gallery.create_api_key(KeyScope::Library, "test").unwrap();
         let state = AppState::new(engine(), gallery.clone(), gallery.clone(), config);
-        App { router: faceprint_server::app(state.clone()), state, gallery, read, write, dir }
+        App { router: faceprint_server::app(state.clone()), state, gallery, read, write, library, dir }
     }
 
     /// An application whose gallery file also serves its photo library, indexed from `folders`

@@ -159,7 +159,7 @@ fn place(
 /// Proposes how to split a person that holds more than one: its faces re-clustered on their
 /// own with stricter thresholds. Sub-groups, largest first; one group means no split is seen.
 pub fn propose_split(library: &dyn Library, person: PersonId, strictness: f32) -> Result<Vec<Vec<FaceId>>, Error> {
-    let faces = library.person_faces(person)?;
+    let faces = library.person_faces(person, faceprint_gallery::library::Page::ALL)?;
     let params = ClusterParams {
         seed_similarity: ClusterParams::default().seed_similarity + strictness,
         merge_similarity: ClusterParams::default().merge_similarity + strictness,

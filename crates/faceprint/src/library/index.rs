@@ -33,31 +33,62 @@ pub struct IndexReport {
     pub faces: usize,
     /// Added photos whose faces were found only after turning them.
     pub turned: usize,
-    /// Files indexed before that are no longer under the folders.
-    pub gone: usize,
-    /// Photos removed because none of their files is left.
-    pub removed_photos: usize,
+    /// Files indexed before that were not found under the folders this time: marked missing,
+    /// their photos, faces and people kept (`forget-missing` removes them).
+    pub missing: usize,
+    /// Files marked missing before that were found again where they were.
+    pub returned: usize,
+    /// Folders that were empty or could not be read: nothing under them is marked missing.
+    pub skipped: Vec<SkippedFolder>,
     pub seconds: f64,
+}
+
+/// A folder whose files were not looked for: what it was, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedFolder {
+    pub path: String,
+    pub reason: String,
+}
+
+/// What a walk of the folders found.
+#[derive(Debug, Default)]
+struct Walk {
+    files: Vec<PathBuf>,
+    /// Roots that hold no image (an unmounted drive's empty mount point, say) and folders that
+    /// could not be read: the library's files under them are not taken for missing.
+    skipped: Vec<(PathBuf, String)>,
 }
 
 /// Every file under `roots` (recursively, symbolic links not followed) whose extension names an
 /// image format the decoder reads, sorted so runs visit files in the same order.
 pub fn image_files(roots: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
-    let mut files = Vec::new();
+    Ok(walk(roots).files)
+}
+
+/// Walks the roots; a folder that cannot be read is noted and skipped, not fatal.
+fn walk(roots: &[PathBuf]) -> Walk {
+    let mut found = Walk::default();
     for root in roots {
+        let before = found.files.len();
         for entry in walkdir::WalkDir::new(root) {
-            let entry = entry.map_err(|e| Error::Read {
-                path: e.path().unwrap_or(root).to_path_buf(),
-                reason: e.into_io_error().unwrap_or_else(|| std::io::Error::other("file system loop")),
-            })?;
-            if entry.file_type().is_file() && is_image_name(entry.path()) {
-                files.push(entry.into_path());
+            match entry {
+                Ok(entry) if entry.file_type().is_file() && is_image_name(entry.path()) => {
+                    found.files.push(entry.into_path())
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let path = e.path().unwrap_or(root).to_path_buf();
+                    found.skipped.push((path, format!("could not be read: {e}")));
+                }
             }
         }
+        if found.files.len() == before && !found.skipped.iter().any(|(path, _)| path == root) {
+            found.skipped.push((root.clone(), "holds no image (not mounted?)".into()));
+        }
     }
-    files.sort();
-    files.dedup();
-    Ok(files)
+    found.files.sort();
+    found.files.dedup();
+    found
 }
 
 fn is_image_name(path: &Path) -> bool {
@@ -92,7 +123,8 @@ pub fn index_folders(
     mut progress: impl FnMut(usize, usize),
 ) -> Result<IndexReport, Error> {
     let started = Instant::now();
-    let files = image_files(roots)?;
+    let walked = walk(roots);
+    let files = &walked.files;
     let mut report = IndexReport { files: files.len(), ..IndexReport::default() };
     let max_bytes = engine.decode_limits().max_bytes;
     let mut done = 0;
@@ -172,37 +204,44 @@ pub fn index_folders(
         }
         progress(done, files.len());
     }
-    forget_gone(library, roots, &files, &mut report)?;
+    mark_missing(library, roots, &walked, &mut report)?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
 
-/// Forgets the files the library holds under `roots` that the walk did not find (deleted,
-/// moved away, renamed). Only under roots that exist: an unmounted drive forgets nothing.
-fn forget_gone(
+/// Marks missing the files the library holds under `roots` that the walk did not find
+/// (deleted, moved away, renamed, or on a drive that is not mounted), and clears the mark of
+/// those found again. Nothing is forgotten: a missing file keeps its photo, faces, person and
+/// name until `forget-missing`, and comes back attached when it reappears. Files under a root
+/// that held nothing, or a folder that could not be read, are not even marked.
+fn mark_missing(
     library: &dyn Library,
     roots: &[PathBuf],
-    found: &[PathBuf],
+    walked: &Walk,
     report: &mut IndexReport,
 ) -> Result<(), Error> {
-    let found: HashSet<String> = found.iter().map(|p| path_key(p)).collect();
-    let prefixes: Vec<String> = roots
+    let folder_prefix = |path: &Path| {
+        let key = path_key(path);
+        if key.ends_with(std::path::MAIN_SEPARATOR) { key } else { format!("{key}{}", std::path::MAIN_SEPARATOR) }
+    };
+    let found: HashSet<String> = walked.files.iter().map(|p| path_key(p)).collect();
+    let skipped: Vec<String> = walked.skipped.iter().map(|(path, _)| folder_prefix(path)).collect();
+    report.skipped = walked
+        .skipped
         .iter()
-        .filter(|root| root.is_dir())
-        .map(|root| {
-            let key = path_key(root);
-            if key.ends_with(std::path::MAIN_SEPARATOR) { key } else { format!("{key}{}", std::path::MAIN_SEPARATOR) }
-        })
+        .map(|(path, reason)| SkippedFolder { path: path_key(path), reason: reason.clone() })
         .collect();
-    let gone: Vec<String> = library
-        .file_paths()?
-        .into_iter()
-        .filter(|path| prefixes.iter().any(|prefix| path.starts_with(prefix)) && !found.contains(path))
-        .collect();
-    if !gone.is_empty() {
-        report.gone = gone.len();
-        report.removed_photos = library.forget_files(&gone)?;
+    let prefixes: Vec<String> = roots.iter().filter(|root| root.is_dir()).map(|root| folder_prefix(root)).collect();
+    let (mut missing, mut present) = (Vec::new(), Vec::new());
+    for path in library.file_paths()? {
+        if found.contains(&path) {
+            present.push(path);
+        } else if prefixes.iter().any(|p| path.starts_with(p)) && !skipped.iter().any(|s| path.starts_with(s)) {
+            missing.push(path);
+        }
     }
+    report.missing = library.mark_missing(&missing)?;
+    report.returned = library.mark_found(&present)?;
     Ok(())
 }
 
@@ -212,16 +251,32 @@ fn path_key(path: &Path) -> String {
 }
 
 /// Reads a file under the size limit, with its stamp; or the stamp (if any) and why it failed.
+/// The file is opened without following a symbolic link and must be a regular file; its stamp
+/// comes from the open file and at most the limit is read, so a path swapped after the walk
+/// for a link to a private file, a device (`/dev/zero`) or a growing file reads nothing more.
 fn read_file(path: &Path, max_bytes: u64) -> Result<(FileStamp, Vec<u8>), (FileStamp, Error)> {
+    use std::io::Read;
     let read_error = |reason| Error::Read { path: path.to_path_buf(), reason };
     let unknown = FileStamp { size: 0, modified_ns: 0 };
-    let metadata = std::fs::metadata(path).map_err(|e| (unknown, read_error(e)))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    let file = options.open(path).map_err(|e| (unknown, read_error(e)))?;
+    let metadata = file.metadata().map_err(|e| (unknown, read_error(e)))?;
     let stamp = stamp_of(&metadata);
-    if metadata.len() > max_bytes {
-        let error = faceprint_vision::DecodeError::TooManyBytes { size: metadata.len(), limit: max_bytes };
-        return Err((stamp, error.into()));
+    if !metadata.is_file() {
+        return Err((stamp, read_error(std::io::Error::other("not a regular file"))));
     }
-    let bytes = std::fs::read(path).map_err(|e| (stamp, read_error(e)))?;
+    let too_big = |size| (stamp, faceprint_vision::DecodeError::TooManyBytes { size, limit: max_bytes }.into());
+    if metadata.len() > max_bytes {
+        return Err(too_big(metadata.len()));
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(max_bytes + 1).read_to_end(&mut bytes).map_err(|e| (stamp, read_error(e)))?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(too_big(bytes.len() as u64)); // it grew while being read
+    }
     Ok((stamp, bytes))
 }
 
@@ -259,4 +314,35 @@ fn new_photo(file: &Pending, image: ImageFaces) -> Result<NewPhoto, Error> {
         rotation: image.rotation,
         faces,
     })
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::read_file;
+
+    /// Regression: indexing read a file after the walk, following symbolic links, with no
+    /// bound: a path swapped after the walk for a link to a private file or `/dev/zero` was
+    /// read (the walk itself never follows links; the read after it did).
+    #[test]
+    fn a_path_swapped_for_a_link_a_device_or_a_pipe_reads_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let private = dir.path().join("private.jpg");
+        std::fs::write(&private, b"secret bytes").unwrap();
+        let (read, _) = read_file(&private, 1 << 20).unwrap();
+        assert_eq!(read.size, 12);
+        for (name, target) in [("link.jpg", private.as_path()), ("zero.jpg", std::path::Path::new("/dev/zero"))] {
+            let link = dir.path().join(name);
+            std::os::unix::fs::symlink(target, &link).unwrap();
+            let Err((_, error)) = read_file(&link, 1 << 20) else { panic!("{name} was read through its link") };
+            assert_eq!(error.code(), "read_failed", "{name}: {error}");
+        }
+        let fifo = dir.path().join("pipe.jpg");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let Err((_, error)) = read_file(&fifo, 1 << 20) else { panic!("a pipe was read") };
+        assert!(error.to_string().contains("not a regular file"), "{error}");
+        let big = dir.path().join("big.jpg");
+        std::fs::write(&big, vec![0u8; 2000]).unwrap();
+        let Err((_, error)) = read_file(&big, 1000) else { panic!("read past the limit") };
+        assert_eq!(error.code(), "input_too_large", "{error}");
+    }
 }
