@@ -254,3 +254,32 @@ fn copies_go_both_ways_are_rerunnable_and_checked() {
     assert_eq!(copy_gallery(&postgres, &other, &mut |_| {}).unwrap().faces_verified, 31);
     assert_eq!(back.gallery.faces(DEFAULT, &name("Ada")).unwrap().iter().filter(|f| !f.has_crop).count(), 1);
 }
+
+/// Regression: `for_each_face` read each page of 1,000 faces in a snapshot of its own, though
+/// it said one: a face deleted during an export or copy vanished from it half way (and a
+/// subject could be exported without the faces it had when the walk began).
+#[test]
+fn a_walk_over_every_face_sees_one_snapshot_while_faces_are_deleted() {
+    let url = PgServer::shared().new_database();
+    let (walker, writer) = (PgGallery::open(&url).unwrap(), PgGallery::open(&url).unwrap());
+    writer.create_subject(DEFAULT, "Many", json!({})).unwrap();
+    let faces: Vec<_> = (0..1_500u32).map(|i| (name("Many"), face(i as usize % 8, 0.01, i))).collect();
+    let added = writer.add_faces(DEFAULT, faces).unwrap();
+    let last = added.iter().map(|a| a.face_id).max().unwrap();
+    let mut seen = 0usize;
+    walker
+        .for_each_face(&mut |full| {
+            if seen == 0 {
+                // Past the first page, deleted by another server once the walk has begun.
+                writer.delete_face(DEFAULT, last).unwrap();
+            }
+            seen += 1;
+            assert!(full.face.id <= last);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(seen, 1_500, "the walk saw the gallery as it was when it began");
+    assert_eq!(writer.collection_faces(DEFAULT).unwrap(), 1_499);
+    // The connection went back to the pool outside any transaction: writes through the walker work.
+    walker.add_face(DEFAULT, &name("Many"), face(0, 0.2, 9_999)).unwrap();
+}
