@@ -242,6 +242,51 @@ fn check_ours(path: &Path, application_id: i64, version: i64, objects: i64) -> R
 
 #[cfg(test)]
 mod tests {
+    /// A version 3 gallery (the last release) migrates to 4 with its keys, change log and
+    /// library intact: keys keep their ids and scopes and take the new ones, every logged
+    /// change gets a token, and later changes are logged with one.
+    #[test]
+    fn a_version_3_gallery_migrates_with_its_keys_and_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.db");
+        {
+            let connection = super::connect(&path).unwrap();
+            for migration in &super::MIGRATIONS[..3] {
+                connection.execute_batch(migration).unwrap();
+            }
+            connection
+                .execute_batch(
+                    "PRAGMA user_version = 3; PRAGMA application_id = 1179666252;
+                     INSERT INTO api_keys (digest, scope, label, created_at) VALUES ('d1', 'read', 'r', 1), ('d2', 'write', 'w', 2);
+                     INSERT INTO subjects (collection_id, name, created_at) VALUES (1, 'Ada', 1);
+                     INSERT INTO faces (subject_id, model, embedding, detection_score, bbox_x1, bbox_y1, bbox_x2, bbox_y2,
+                         image_sha256, enrolled_at) VALUES (1, 'm', x'00', 0.9, 0, 0, 1, 1, 'aa', 1);",
+                )
+                .unwrap();
+        }
+        let mut connection = super::connect(&path).unwrap();
+        super::prepare(&path, &mut connection).unwrap();
+        let version: i64 = connection.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, super::SCHEMA_VERSION);
+        let keys: Vec<(i64, String)> = connection
+            .prepare("SELECT id, scope FROM api_keys ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(keys, [(1, "read".to_owned()), (2, "write".to_owned())]);
+        connection.execute("INSERT INTO api_keys (digest, scope, created_at) VALUES ('d3', 'library', 3)", []).unwrap();
+        let id: i64 = connection.query_row("SELECT id FROM api_keys WHERE digest = 'd3'", [], |r| r.get(0)).unwrap();
+        assert_eq!(id, 3, "ids go on from the old table's");
+        assert!(connection.execute("INSERT INTO api_keys (digest, scope, created_at) VALUES ('d4', 'root', 4)", []).is_err());
+        connection.execute("DELETE FROM faces", []).unwrap();
+        let untokened: i64 =
+            connection.query_row("SELECT count(*) FROM changes WHERE token IS NULL", [], |r| r.get(0)).unwrap();
+        let logged: i64 = connection.query_row("SELECT count(*) FROM changes", [], |r| r.get(0)).unwrap();
+        assert_eq!((logged, untokened), (2, 0));
+    }
+
     /// Regression: gallery files and their WAL were created 0644, readable by every local user,
     /// though they hold face crops and faceprints.
     #[cfg(unix)]
