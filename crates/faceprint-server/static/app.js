@@ -146,7 +146,7 @@ async function libraryAction(method, path, body, done) {
 
 async function showFaces(person, list) {
   try {
-    const faces = await api("GET", "/v1/library/people/" + person.id + "/faces");
+    const faces = await api("GET", "/v1/library/people/" + person.id + "/faces?limit=1000");
     list.innerHTML = "";
     faces.forEach((face) => {
       const figure = document.createElement("figure");
@@ -221,7 +221,8 @@ async function proposeSplit(card, person) {
 
 async function refreshPeople() {
   try {
-    const people = await api("GET", "/v1/library/people");
+    // The 1000 people with the most faces (the API pages its lists).
+    const people = await api("GET", "/v1/library/people?limit=1000");
     const grid = $("people");
     grid.innerHTML = "";
     people.forEach((person) => {

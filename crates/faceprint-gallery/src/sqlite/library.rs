@@ -65,7 +65,7 @@ fn person_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Person> {
     })
 }
 
-pub(super) fn person_in(connection: &Connection, id: PersonId) -> Result<Person> {
+fn person_in(connection: &Connection, id: PersonId) -> Result<Person> {
     connection
         .prepare_cached(&format!("SELECT {PERSON_COLUMNS} FROM library_people p WHERE p.id = ?1"))?
         .query_row([id], person_from_row)
@@ -74,7 +74,7 @@ pub(super) fn person_in(connection: &Connection, id: PersonId) -> Result<Person>
 }
 
 /// The gallery key of a photo's face: unique per face, so one photo's faces can share a subject.
-pub(super) fn face_key(photo_sha256: &str, index: usize) -> String {
+fn face_key(photo_sha256: &str, index: usize) -> String {
     sha2::Sha256::digest(format!("{photo_sha256}#{index}")).iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -214,6 +214,22 @@ fn set_person(tx: &Transaction<'_>, face: FaceId, person: Option<PersonId>) -> R
 pub(super) fn new_person(tx: &Transaction<'_>) -> Result<PersonId> {
     tx.prepare_cached("INSERT INTO library_people (created_at) VALUES (?1)")?.execute([now()])?;
     Ok(tx.last_insert_rowid())
+}
+
+/// The default collection's subject of `name`, made when there is none; and whether it existed.
+pub(super) fn default_subject(tx: &Transaction<'_>, name: &str) -> Result<(i64, bool)> {
+    let collection = collection_id(tx, DEFAULT_COLLECTION)?;
+    match subject(tx, collection, &SubjectKey::Name(name.to_owned())) {
+        Ok(found) => Ok((found.id, true)),
+        Err(GalleryError::UnknownSubject(_)) => {
+            tx.execute(
+                "INSERT INTO subjects (collection_id, name, metadata, created_at) VALUES (?1, ?2, '{}', ?3)",
+                params![collection, name, now()],
+            )?;
+            Ok((tx.last_insert_rowid(), false))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Makes the best faces of a named person its gallery templates, and drops templates of faces
@@ -571,21 +587,12 @@ impl Library for SqliteGallery {
                     "person {other} is already named {name:?}: merge the two instead"
                 )));
             }
-            let collection = collection_id(tx, DEFAULT_COLLECTION)?;
-            let subject_id = match subject(tx, collection, &SubjectKey::Name(name.to_owned())) {
-                Ok(found) if person.subject_id == Some(found.id) || merge_into_subject => found.id,
+            let (subject_id, existed) = default_subject(tx, name)?;
+            if existed && person.subject_id != Some(subject_id) && !merge_into_subject {
                 // Someone enrolled under this name: the person's faces would become their
                 // templates, and an impure group would weaken verification for them.
-                Ok(_) => return Err(GalleryError::DuplicateSubject(name.to_owned())),
-                Err(GalleryError::UnknownSubject(_)) => {
-                    tx.execute(
-                        "INSERT INTO subjects (collection_id, name, metadata, created_at) VALUES (?1, ?2, '{}', ?3)",
-                        params![collection, name, now()],
-                    )?;
-                    tx.last_insert_rowid()
-                }
-                Err(e) => return Err(e),
-            };
+                return Err(GalleryError::DuplicateSubject(name.to_owned()));
+            }
             if person.subject_id.is_some_and(|old| old != subject_id) {
                 // Renamed: the templates move to the subject of the new name.
                 move_templates(tx, id, subject_id)?;

@@ -4,13 +4,13 @@
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::library::{FACE_COLUMNS, add_photo_in, face_from_row, finish_face, new_person, sync_templates, upsert_file};
-use super::store::{collection_id, subject};
-use crate::checks::now;
+use super::library::{
+    FACE_COLUMNS, add_photo_in, default_subject, face_from_row, finish_face, new_person, sync_templates, upsert_file,
+};
 use crate::library::{
     FaceRef, FileRecord, FileStamp, LibraryRecord, NewLibraryFace, NewPhoto, PersonRecord, PhotoRecord,
 };
-use crate::{DEFAULT_COLLECTION, FaceId, GalleryError, NewFace, Result, SubjectKey};
+use crate::{FaceId, GalleryError, NewFace, Result};
 
 fn file_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<FileRecord> {
     Ok(FileRecord {
@@ -178,19 +178,7 @@ fn import_person(tx: &Transaction<'_>, person: PersonRecord) -> Result<bool> {
     }
     if let Some(name) = &person.name {
         // The export's own subject: the person stood for it there, so it does here.
-        let collection = collection_id(tx, DEFAULT_COLLECTION)?;
-        let subject_name = person.subject.as_deref().unwrap_or(name);
-        let subject_id = match subject(tx, collection, &SubjectKey::Name(subject_name.to_owned())) {
-            Ok(found) => found.id,
-            Err(GalleryError::UnknownSubject(_)) => {
-                tx.execute(
-                    "INSERT INTO subjects (collection_id, name, metadata, created_at) VALUES (?1, ?2, '{}', ?3)",
-                    params![collection, subject_name, now()],
-                )?;
-                tx.last_insert_rowid()
-            }
-            Err(e) => return Err(e),
-        };
+        let (subject_id, _) = default_subject(tx, person.subject.as_deref().unwrap_or(name))?;
         tx.execute(
             "UPDATE library_people SET name = ?2, subject_id = ?3 WHERE id = ?1",
             params![id, name, subject_id],

@@ -279,7 +279,11 @@ mod tests {
         connection.execute("INSERT INTO api_keys (digest, scope, created_at) VALUES ('d3', 'library', 3)", []).unwrap();
         let id: i64 = connection.query_row("SELECT id FROM api_keys WHERE digest = 'd3'", [], |r| r.get(0)).unwrap();
         assert_eq!(id, 3, "ids go on from the old table's");
-        assert!(connection.execute("INSERT INTO api_keys (digest, scope, created_at) VALUES ('d4', 'root', 4)", []).is_err());
+        assert!(
+            connection
+                .execute("INSERT INTO api_keys (digest, scope, created_at) VALUES ('d4', 'root', 4)", [])
+                .is_err()
+        );
         connection.execute("DELETE FROM faces", []).unwrap();
         let untokened: i64 =
             connection.query_row("SELECT count(*) FROM changes WHERE token IS NULL", [], |r| r.get(0)).unwrap();

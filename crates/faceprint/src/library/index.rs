@@ -232,16 +232,26 @@ fn mark_missing(
         .map(|(path, reason)| SkippedFolder { path: path_key(path), reason: reason.clone() })
         .collect();
     let prefixes: Vec<String> = roots.iter().filter(|root| root.is_dir()).map(|root| folder_prefix(root)).collect();
-    let (mut missing, mut present) = (Vec::new(), Vec::new());
+    let marked: HashSet<String> = library.missing_files(None)?.into_iter().map(|m| m.path).collect();
+    let (mut missing, mut returned) = (Vec::new(), Vec::new());
     for path in library.file_paths()? {
-        if found.contains(&path) {
-            present.push(path);
-        } else if prefixes.iter().any(|p| path.starts_with(p)) && !skipped.iter().any(|s| path.starts_with(s)) {
-            missing.push(path);
+        match (found.contains(&path), marked.contains(&path)) {
+            (true, true) => returned.push(path),
+            (false, false)
+                if prefixes.iter().any(|p| path.starts_with(p)) && !skipped.iter().any(|s| path.starts_with(s)) =>
+            {
+                missing.push(path)
+            }
+            _ => {}
         }
     }
-    report.missing = library.mark_missing(&missing)?;
-    report.returned = library.mark_found(&present)?;
+    // Each is one transaction (an fsync): none when there is nothing to write.
+    if !missing.is_empty() {
+        report.missing = library.mark_missing(&missing)?;
+    }
+    if !returned.is_empty() {
+        report.returned = library.mark_found(&returned)?;
+    }
     Ok(())
 }
 
