@@ -274,3 +274,20 @@ fn a_gallery_restored_from_a_backup_rebuilds_its_stale_saved_index() {
         assert_eq!(gallery.index_kind(DEFAULT).unwrap(), kind);
     }
 }
+
+/// Regression: verification checked the model against this process's index state without
+/// bringing it up to the log first, so a server opened on an empty gallery answered "no
+/// template" (not the same person) for a subject another process had enrolled since.
+#[test]
+fn verification_sees_a_subject_another_instance_enrolled_after_it_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    let server = SqliteGallery::open(&path).unwrap();
+    let other = SqliteGallery::open(&path).unwrap();
+    other.create_subject(DEFAULT, "Ada", json!({})).unwrap();
+    other.add_face(DEFAULT, &name("Ada"), face(2, 0.0, 1)).unwrap();
+    let (subject, best) = server.subject_similarity(DEFAULT, &name("Ada"), &model(), &vector(2, 0.0)).unwrap();
+    assert_eq!(subject.name, "Ada");
+    let best = best.expect("the template another instance enrolled is found");
+    assert!(best.similarity > 0.99, "{best:?}");
+}

@@ -417,6 +417,10 @@ impl Gallery for SqliteGallery {
         query: &[f32],
     ) -> Result<(Subject, Option<Candidate>)> {
         let found = self.subject(collection, key)?;
+        // The model is known from the index state: bring it up to the log first, or a process
+        // whose index last looked while the gallery was empty answers "no template" for a
+        // subject another process has since enrolled.
+        self.sync()?;
         if !self.read_state().check_queries(model, [query.len()])? {
             return Ok((found, None));
         }
