@@ -33,44 +33,10 @@ pub fn app(state: AppState) -> axum::Router {
     routes::router(state)
 }
 
-/// Entry points for the fuzz targets (`fuzz/`): request parsing without a server.
+/// Entry points for the fuzz targets (`fuzz/`), and the functions their bodies are: the
+/// fuzzers and the corpus replay test (`tests/fuzz_corpora.rs`) call the same code.
 #[doc(hidden)]
-pub mod fuzzing {
-    pub use axum::body::Bytes;
-
-    pub use crate::images::parse_images;
-
-    /// Every query string the API parses, as each endpoint parses it; errors are answers.
-    pub fn parse_queries(query: &str) {
-        use crate::extract::parse_query;
-        use crate::routes::schema::{EnrolQuery, IdentifyQuery, PageQuery, SelectQuery, VerifyQuery};
-        if let Ok(q) = parse_query::<SelectQuery>(query) {
-            let _ = crate::routes::schema::parse_select(q.select.as_deref(), faceprint::FaceSelect::All);
-        }
-        let _ = parse_query::<IdentifyQuery>(query);
-        let _ = parse_query::<PageQuery>(query);
-        if let Ok(q) = parse_query::<VerifyQuery>(query) {
-            let _ = faceprint::SubjectKey::parse(&q.subject);
-        }
-        if let Ok(q) = parse_query::<EnrolQuery>(query)
-            && let Some(codes) = q.refuse
-        {
-            let _ = crate::routes::gallery::parse_refusals(&codes);
-        }
-        // The photo library's queries: pages, splits and searches, with their bounds.
-        use crate::routes::library;
-        if let Ok(q) = parse_query::<library::PageQuery>(query) {
-            let _ = q.page();
-        }
-        if let Ok(q) = parse_query::<library::SplitQuery>(query) {
-            let _ = library::checked_strictness(q.strictness);
-        }
-        if let Ok(q) = parse_query::<library::SearchQuery>(query) {
-            let _ = library::checked_search_bounds(q.threshold.unwrap_or(0.3), q.limit);
-            let _ = q.subject.as_deref().map(faceprint::SubjectKey::parse);
-        }
-    }
-}
+pub mod fuzzing;
 
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
