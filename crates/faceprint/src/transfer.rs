@@ -337,10 +337,10 @@ fn library_line(record: LibraryRecord) -> ExportLine {
 /// Writes every collection, subject and face of `gallery`, then its photo library when it has
 /// one; returns the number of faces.
 pub fn export(gallery: &dyn Gallery, library: Option<&dyn Library>, out: &mut dyn Write) -> Result<usize, Error> {
-    let mut write = |line: &ExportLine| -> Result<(), Error> {
+    // A gallery error, so it passes through the store's walks unchanged.
+    let mut write = |line: &ExportLine| -> Result<(), GalleryError> {
         serde_json::to_writer(&mut *out, line).map_err(|e| GalleryError::Invalid(format!("writing: {e}")))?;
-        out.write_all(b"\n").map_err(|e| GalleryError::Invalid(format!("writing: {e}")))?;
-        Ok(())
+        out.write_all(b"\n").map_err(|e| GalleryError::Invalid(format!("writing: {e}")))
     };
     write(&ExportLine::Header { format: FORMAT.into(), version: VERSION })?;
     for collection in gallery.collections()? {
@@ -356,41 +356,26 @@ pub fn export(gallery: &dyn Gallery, library: Option<&dyn Library>, out: &mut dy
         }
     }
     let mut faces = 0usize;
-    let mut failure = None;
-    gallery
-        .for_each_face(&mut |full| {
-            if full.collection == LIBRARY_COLLECTION {
-                return Ok(());
-            }
-            let line = ExportLine::Face {
-                collection: full.collection,
-                subject: full.subject.name,
-                model: full.face.model,
-                embedding: full.face.embedding,
-                detection_score: full.face.detection_score,
-                bbox: full.face.bbox,
-                image_sha256: full.face.image_sha256,
-                enrolled_at: full.face.enrolled_at,
-                crop_png: full.crop_png.map(|png| BASE64.encode(png)),
-            };
-            faces += 1;
-            write(&line).map_err(|e| {
-                let message = e.to_string();
-                failure = Some(e);
-                GalleryError::Invalid(message)
-            })
-        })
-        .map_err(|e| failure.take().unwrap_or_else(|| e.into()))?;
+    gallery.for_each_face(&mut |full| {
+        if full.collection == LIBRARY_COLLECTION {
+            return Ok(());
+        }
+        let line = ExportLine::Face {
+            collection: full.collection,
+            subject: full.subject.name,
+            model: full.face.model,
+            embedding: full.face.embedding,
+            detection_score: full.face.detection_score,
+            bbox: full.face.bbox,
+            image_sha256: full.face.image_sha256,
+            enrolled_at: full.face.enrolled_at,
+            crop_png: full.crop_png.map(|png| BASE64.encode(png)),
+        };
+        faces += 1;
+        write(&line)
+    })?;
     if let Some(library) = library {
-        library
-            .export_library(&mut |record| {
-                write(&library_line(record)).map_err(|e| {
-                    let message = e.to_string();
-                    failure = Some(e);
-                    GalleryError::Invalid(message)
-                })
-            })
-            .map_err(|e| failure.take().unwrap_or_else(|| e.into()))?;
+        library.export_library(&mut |record| write(&library_line(record)))?;
     }
     Ok(faces)
 }

@@ -323,6 +323,21 @@ pub(super) fn add_photo_in(tx: &Transaction<'_>, photo: NewPhoto) -> Result<Phot
 }
 
 impl SqliteGallery {
+    /// Marks files missing since `since`, or clears the mark (`None`); only files whose mark
+    /// changes count, and a file already marked keeps its first date.
+    fn set_missing(&self, paths: &[String], since: Option<i64>) -> Result<usize> {
+        self.write(|tx| {
+            let mut statement = tx.prepare_cached(
+                "UPDATE library_files SET missing_since = ?2 WHERE path = ?1 AND (missing_since IS NULL) = (?2 IS NOT NULL)",
+            )?;
+            let mut changed = 0;
+            for path in paths {
+                changed += statement.execute(params![path, since])?;
+            }
+            Ok(changed)
+        })
+    }
+
     fn read_library<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         work(&self.reader())
     }
@@ -372,31 +387,11 @@ impl Library for SqliteGallery {
     }
 
     fn mark_missing(&self, paths: &[String]) -> Result<usize> {
-        self.write(|tx| {
-            let mut marked = 0;
-            for path in paths {
-                marked += tx
-                    .prepare_cached(
-                        "UPDATE library_files SET missing_since = ?2 WHERE path = ?1 AND missing_since IS NULL",
-                    )?
-                    .execute(params![path, now()])?;
-            }
-            Ok(marked)
-        })
+        self.set_missing(paths, Some(now()))
     }
 
     fn mark_found(&self, paths: &[String]) -> Result<usize> {
-        self.write(|tx| {
-            let mut found = 0;
-            for path in paths {
-                found += tx
-                    .prepare_cached(
-                        "UPDATE library_files SET missing_since = NULL WHERE path = ?1 AND missing_since IS NOT NULL",
-                    )?
-                    .execute([path])?;
-            }
-            Ok(found)
-        })
+        self.set_missing(paths, None)
     }
 
     fn missing_files(&self, older_than_secs: Option<i64>) -> Result<Vec<MissingFile>> {

@@ -12,6 +12,7 @@ use super::schema::{
     DeletedOut, EnrolQuery, EnrolledOut, FaceRecordOut, IdentifyOut, IdentifyQuery, NewSubjectIn, PageQuery,
     PatchSubjectIn, SubjectDetailOut, SubjectOut, VerifyOut, parse_select,
 };
+use super::{DEFAULT_PAGE, MAX_PAGE};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::images::read_image;
 use crate::pool::blocking;
@@ -90,9 +91,6 @@ pub async fn list_subjects(
     }
     Ok((headers, Json(subjects.into_iter().map(SubjectOut::from).collect::<Vec<_>>())))
 }
-
-const DEFAULT_PAGE: usize = 100;
-const MAX_PAGE: usize = 1000;
 
 /// A path segment, percent-encoded (collection names may hold any printable character).
 fn utf8_percent_encode(segment: &str) -> String {

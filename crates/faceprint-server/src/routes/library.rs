@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::engine::infer;
+use super::{DEFAULT_PAGE, MAX_PAGE};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::images::read_image;
 use crate::pool::blocking;
@@ -43,10 +44,6 @@ async fn library_call<T: Send + 'static>(
 }
 
 const LIBRARY_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Most entries of a list in one answer.
-const MAX_PAGE: usize = 1000;
-const DEFAULT_PAGE: usize = 100;
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct PageQuery {

@@ -15,6 +15,11 @@ use axum::routing::{delete, get, post};
 
 use crate::{ApiError, AppState, auth, metrics};
 
+/// Entries of a list in one answer when the client names no limit, and the most it may name
+/// (subjects, library people and faces, library searches).
+const DEFAULT_PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
+
 pub fn router(state: AppState) -> Router {
     let read = Router::new()
         .route("/v1/detect", post(engine::detect))

@@ -265,7 +265,6 @@ fn path_key(path: &Path) -> String {
 /// comes from the open file and at most the limit is read, so a path swapped after the walk
 /// for a link to a private file, a device (`/dev/zero`) or a growing file reads nothing more.
 fn read_file(path: &Path, max_bytes: u64) -> Result<(FileStamp, Vec<u8>), (FileStamp, Error)> {
-    use std::io::Read;
     let read_error = |reason| Error::Read { path: path.to_path_buf(), reason };
     let unknown = FileStamp { size: 0, modified_ns: 0 };
     let mut options = std::fs::OpenOptions::new();
@@ -278,15 +277,7 @@ fn read_file(path: &Path, max_bytes: u64) -> Result<(FileStamp, Vec<u8>), (FileS
     if !metadata.is_file() {
         return Err((stamp, read_error(std::io::Error::other("not a regular file"))));
     }
-    let too_big = |size| (stamp, faceprint_vision::DecodeError::TooManyBytes { size, limit: max_bytes }.into());
-    if metadata.len() > max_bytes {
-        return Err(too_big(metadata.len()));
-    }
-    let mut bytes = Vec::with_capacity(metadata.len() as usize);
-    file.take(max_bytes + 1).read_to_end(&mut bytes).map_err(|e| (stamp, read_error(e)))?;
-    if bytes.len() as u64 > max_bytes {
-        return Err(too_big(bytes.len() as u64)); // it grew while being read
-    }
+    let bytes = crate::engine::read_open_limited(file, path, max_bytes).map_err(|e| (stamp, e))?;
     Ok((stamp, bytes))
 }
 

@@ -82,22 +82,10 @@ pub fn subject_probes(gallery: &dyn Gallery, subject: &SubjectKey) -> Result<Vec
 pub fn indexed_image(engine: &FaceEngine, photo: &LibraryPhoto) -> Result<RgbImage, Error> {
     let mut last = Error::Config(format!("photo {} has no path", photo.id));
     for path in &photo.paths {
-        match read_bounded(path, engine.decode_limits().max_bytes) {
+        match crate::engine::read_limited(std::path::Path::new(path), engine.decode_limits().max_bytes) {
             Ok(bytes) => return Ok(crate::engine::turn_clockwise(&engine.decode(&bytes)?, photo.rotation)),
             Err(e) => last = e,
         }
     }
     Err(last)
-}
-
-/// A file's bytes, at most `max_bytes` of them (more is the decoder's `TooManyBytes`).
-fn read_bounded(path: &str, max_bytes: u64) -> Result<Vec<u8>, Error> {
-    use std::io::Read;
-    let read_error = |reason| Error::Read { path: path.into(), reason };
-    let mut bytes = Vec::new();
-    std::fs::File::open(path).map_err(read_error)?.take(max_bytes + 1).read_to_end(&mut bytes).map_err(read_error)?;
-    if bytes.len() as u64 > max_bytes {
-        return Err(faceprint_vision::DecodeError::TooManyBytes { size: bytes.len() as u64, limit: max_bytes }.into());
-    }
-    Ok(bytes)
 }
