@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use faceprint::library::{
-    GroupingOptions, Library, Page, Person, PhotoHit, group_new_faces, index_folders, propose_split,
+    GroupingOptions, Library, MAX_SPLIT_STRICTNESS, Page, Person, PhotoHit, group_new_faces, index_folders,
+    propose_split,
 };
 use faceprint::{FaceEngine, FaceSelect, Gallery, SubjectKey};
 use serde_json::json;
@@ -117,14 +118,12 @@ pub struct SearchArgs {
     json: bool,
 }
 
-/// The most a split may add to the grouping thresholds: past it every face is its own group.
-const MAX_STRICTNESS: f32 = 0.5;
-
+/// A usage error, before anything is read, for what `propose_split` would refuse.
 fn strictness(text: &str) -> Result<f32, String> {
     let value: f32 = text.parse().map_err(|e| format!("{e}"))?;
-    match (0.0..=MAX_STRICTNESS).contains(&value) {
+    match (0.0..=MAX_SPLIT_STRICTNESS).contains(&value) {
         true => Ok(value),
-        false => Err(format!("strictness must be 0..={MAX_STRICTNESS}")),
+        false => Err(format!("strictness must be 0..={MAX_SPLIT_STRICTNESS}")),
     }
 }
 

@@ -8,7 +8,9 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::header;
 use axum::response::IntoResponse;
-use faceprint::library::{FileError, Library, LibraryFace, LibraryStatus, Page, Person, PhotoHit, propose_split};
+use faceprint::library::{
+    FileError, Library, LibraryFace, LibraryStatus, MAX_SPLIT_STRICTNESS, Page, Person, PhotoHit, propose_split,
+};
 use faceprint::{FaceSelect, SubjectKey};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -172,10 +174,8 @@ pub struct SplitQuery {
     pub strictness: Option<f32>,
 }
 
-/// The most a split may add to the grouping thresholds: past it every face is its own group.
-pub const MAX_SPLIT_STRICTNESS: f32 = 0.5;
-
-/// A split's strictness (default 0.1), refused outside 0..=0.5 (NaN included).
+/// A split's strictness (default 0.1), refused as a bad query before any work outside
+/// 0..=[`MAX_SPLIT_STRICTNESS`] (NaN included), as `propose_split` itself would.
 pub(crate) fn checked_strictness(strictness: Option<f32>) -> Result<f32, ApiError> {
     let strictness = strictness.unwrap_or(0.1);
     if !(0.0..=MAX_SPLIT_STRICTNESS).contains(&strictness) {

@@ -156,9 +156,20 @@ fn place(
     Ok((joins, new_people))
 }
 
+/// The most a split may add to the grouping thresholds: past it every face is its own group
+/// (the audit's `strictness=5` broke a person of 7 faces into 7).
+pub const MAX_SPLIT_STRICTNESS: f32 = 0.5;
+
 /// Proposes how to split a person that holds more than one: its faces re-clustered on their
-/// own with stricter thresholds. Sub-groups, largest first; one group means no split is seen.
+/// own with stricter thresholds (`strictness`, 0 to [`MAX_SPLIT_STRICTNESS`], added to both).
+/// Sub-groups, largest first; one group means no split is seen.
 pub fn propose_split(library: &dyn Library, person: PersonId, strictness: f32) -> Result<Vec<Vec<FaceId>>, Error> {
+    if !(0.0..=MAX_SPLIT_STRICTNESS).contains(&strictness) {
+        return Err(faceprint_gallery::GalleryError::Invalid(format!(
+            "a split's strictness is 0..={MAX_SPLIT_STRICTNESS}, not {strictness}"
+        ))
+        .into());
+    }
     let faces = library.person_faces(person, faceprint_gallery::library::Page::ALL)?;
     let params = ClusterParams {
         seed_similarity: ClusterParams::default().seed_similarity + strictness,
@@ -171,4 +182,20 @@ pub fn propose_split(library: &dyn Library, person: PersonId, strictness: f32) -
         clustering.groups.into_iter().map(|g| g.faces.into_iter().map(|i| faces[i].face_id).collect()).collect();
     groups.sort_by_key(|g| std::cmp::Reverse(g.len()));
     Ok(groups)
+}
+
+#[cfg(test)]
+mod split_tests {
+    /// The bound holds at the mechanism, whoever calls it: refused before anything is read.
+    #[test]
+    fn a_split_refuses_a_strictness_out_of_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let gallery = faceprint_gallery::SqliteGallery::open(dir.path().join("g.db")).unwrap();
+        for strictness in [5.0, f32::NAN, -0.1, 0.51] {
+            let error = super::propose_split(&gallery, 1, strictness).unwrap_err();
+            assert_eq!(error.code(), "invalid_argument", "{strictness}: {error}");
+        }
+        let error = super::propose_split(&gallery, 1, 0.1).unwrap_err();
+        assert_eq!(error.code(), "unknown_person", "in bounds, the person is looked up");
+    }
 }
