@@ -141,6 +141,17 @@ pub(crate) struct CollectionIndex {
     pub(crate) saved_seq: Option<i64>,
 }
 
+/// What a store's change log says since a position.
+#[derive(Debug)]
+pub(crate) enum Update {
+    /// Nothing new.
+    Current,
+    /// The faces changed after `from` and where they are now, up to `seq`.
+    Changes { from: i64, seq: i64, changed: Vec<(FaceId, CurrentFace)> },
+    /// The log was cut past `from`, or the gallery was re-embedded: everything must be reloaded.
+    Reload,
+}
+
 /// Where a face is now, as the store says: its collection, its subject and its vector. `None`
 /// for a face that no longer exists.
 pub(crate) type CurrentFace = Option<(i64, SubjectId, Vec<f32>)>;

@@ -36,12 +36,14 @@ mod copy;
 mod error;
 mod follow;
 mod index;
+mod keys;
 pub mod library;
 mod model;
 mod open;
 #[cfg(feature = "postgres")]
 mod pg;
 mod sqlite;
+mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -51,6 +53,7 @@ pub use index::compressed::{CompressedIndex, CompressedParams, SHORTLIST_PER_RER
 pub use index::exact::ExactIndex;
 pub use index::hnsw::HnswIndex;
 pub use index::{ScoredFace, VectorIndex};
+pub use keys::{ApiKey, KeyScope, KeyStore, StoredApiKey};
 pub use model::{
     AUTO_COMPRESSED_FROM, AddedFace, Candidate, DEFAULT_COLLECTION, FaceId, FaceRecord, FullFace, GalleryStats,
     HnswParams, IndexKind, NewFace, Subject, SubjectId, SubjectKey,
@@ -58,7 +61,6 @@ pub use model::{
 pub use open::{OpenGallery, OpenOptions, open_gallery};
 #[cfg(feature = "postgres")]
 pub use pg::{PgGallery, PgGalleryBuilder, is_postgres_url};
-pub use sqlite::keys::{ApiKey, KeyScope, KeyStore, StoredApiKey};
 pub use sqlite::{SqliteGallery, SqliteGalleryBuilder};
 
 use faceprint_types::ModelId;

@@ -8,3 +8,9 @@ faceprint_gallery::conformance_tests!(|| {
     let gallery = PgGallery::open(&PgServer::shared().new_database()).unwrap();
     (Box::new(gallery) as Box<dyn Gallery>, ())
 });
+
+faceprint_gallery::two_handle_conformance_tests!(|| {
+    let url = PgServer::shared().new_database();
+    let (writer, reader) = (PgGallery::open(&url).unwrap(), PgGallery::open(&url).unwrap());
+    (Box::new(writer) as Box<dyn Gallery>, Box::new(reader) as Box<dyn Gallery>, ())
+});

@@ -13,7 +13,7 @@ use tokio_postgres::{AsyncMessage, IsolationLevel, Transaction};
 
 use super::PgGallery;
 use super::connect::{Target, classify};
-use crate::follow::{CurrentFace, IndexState};
+use crate::follow::{IndexSettings, IndexState, Update};
 use crate::{FaceId, GalleryError, Result};
 
 /// What the LISTEN connection has heard: `generation` moves on every notification and every
@@ -95,7 +95,7 @@ async fn position(tx: &Transaction<'_>, location: &str) -> Result<(i64, i64, Opt
 }
 
 /// Every face of every collection from one snapshot, indexed.
-pub(crate) async fn load(gallery: &PgGallery) -> Result<IndexState> {
+pub(crate) async fn load(gallery: &PgGallery, settings: &IndexSettings) -> Result<IndexState> {
     let location = gallery.location.as_str();
     let db = |e: tokio_postgres::Error| classify(location, &e);
     let mut client = gallery.client().await?;
@@ -103,7 +103,7 @@ pub(crate) async fn load(gallery: &PgGallery) -> Result<IndexState> {
     let (seq, _, model) = position(&tx, location).await?;
     let gallery_id: String =
         tx.query_one("SELECT value FROM faceprint_meta WHERE key = 'gallery_id'", &[]).await.map_err(db)?.get(0);
-    let mut state = IndexState::new(gallery_id, model, seq, gallery.settings.indexes.clone());
+    let mut state = IndexState::new(gallery_id, model, seq, settings.clone());
     let dims = state.dims();
     if dims == 0 {
         return Ok(state);
@@ -138,17 +138,7 @@ pub(crate) async fn load(gallery: &PgGallery) -> Result<IndexState> {
     Ok(state)
 }
 
-/// What the log says since a position.
-pub(crate) enum Update {
-    /// Nothing new.
-    Current,
-    /// The faces changed after `from` and where they are now, up to `seq`.
-    Changes { from: i64, seq: i64, changed: Vec<(FaceId, CurrentFace)> },
-    /// The log was cut past `from`, or the gallery was re-embedded: everything must be reloaded.
-    Reload,
-}
-
-pub(crate) async fn changes_since(gallery: &PgGallery, from: i64, model: Option<(ModelId, usize)>) -> Result<Update> {
+pub(crate) async fn changes_since(gallery: &PgGallery, from: i64, model: Option<&(ModelId, usize)>) -> Result<Update> {
     let location = gallery.location.as_str();
     let db = |e: tokio_postgres::Error| classify(location, &e);
     let mut client = gallery.client().await?;
@@ -157,7 +147,7 @@ pub(crate) async fn changes_since(gallery: &PgGallery, from: i64, model: Option<
     if seq <= from {
         return Ok(Update::Current);
     }
-    if pruned > from || current_model != model {
+    if pruned > from || current_model.as_ref() != model {
         return Ok(Update::Reload);
     }
     let rows = tx

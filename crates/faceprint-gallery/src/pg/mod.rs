@@ -15,7 +15,7 @@ mod schema;
 mod store;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -114,7 +114,7 @@ impl PgGalleryBuilder {
             let mut client = gallery.client().await?;
             schema::prepare(&gallery.location, &mut client).await
         })?;
-        let state = gallery.block_loading(follow::load(&gallery))?;
+        let state = gallery.block_loading(follow::load(&gallery, &gallery.settings.indexes))?;
         *gallery.state.get_mut().unwrap_or_else(|e| e.into_inner()) = state;
         let stop = gallery.stop.clone();
         gallery.runtime().spawn(follow::listen(target, tls, listener, stop));
@@ -154,24 +154,22 @@ impl PgGallery {
 
     /// Which index answers searches in `collection` now.
     pub fn index_kind(&self, collection: &str) -> Result<IndexKind> {
-        let id = self.read(async |client| store::collection_id(client, &self.location, collection).await)?;
-        self.sync()?;
-        Ok(self.read_state().kind_of(id))
+        crate::storage::index_kind(self, collection)
     }
 
     /// Changes the HNSW search width (efSearch) of every graph: recall against speed.
     pub fn set_expansion_search(&self, expansion: usize) {
-        self.state.write().unwrap_or_else(|e| e.into_inner()).set_expansion_search(expansion);
+        crate::storage::set_expansion_search(self, expansion)
     }
 
     /// Changes how many faces every compressed index re-ranks exactly: recall against speed.
     pub fn set_rerank(&self, rerank: usize) {
-        self.state.write().unwrap_or_else(|e| e.into_inner()).set_rerank(rerank);
+        crate::storage::set_rerank(self, rerank)
     }
 
     /// Bytes of memory held by the vector indexes and the face → subject map.
     pub fn index_memory_bytes(&self) -> usize {
-        self.read_state().memory_bytes()
+        crate::storage::index_memory_bytes(self)
     }
 
     fn runtime(&self) -> &tokio::runtime::Runtime {
@@ -205,54 +203,6 @@ impl PgGallery {
             deadpool_postgres::PoolError::Backend(e) => connect::classify(&self.location, &e),
             other => GalleryError::Unreachable { location: self.location.clone(), reason: other.to_string() },
         })
-    }
-
-    fn read_state(&self) -> RwLockReadGuard<'_, IndexState> {
-        self.state.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Catches the indexes up when the listener heard of changes since the last time, or is
-    /// not connected (then nothing would be heard: every search asks).
-    fn sync(&self) -> Result<()> {
-        let generation = self.listener.generation.load(Ordering::Acquire);
-        if self.listener.connected.load(Ordering::Acquire)
-            && generation == self.synced_generation.load(Ordering::Acquire)
-        {
-            return Ok(());
-        }
-        self.catch_up()?;
-        self.synced_generation.store(generation, Ordering::Release);
-        Ok(())
-    }
-
-    /// Applies the change log to the indexes now. When another thread moved the indexes on
-    /// while this one read the log, it reads again from there: marking the indexes current
-    /// without it could skip a change whose notification was already counted.
-    fn catch_up(&self) -> Result<()> {
-        loop {
-            let (applied, model) = {
-                let state = self.read_state();
-                (state.applied_seq, state.model.clone())
-            };
-            let update = self.block(follow::changes_since(self, applied, model))?;
-            let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-            return match update {
-                follow::Update::Current => Ok(()),
-                follow::Update::Reload => {
-                    drop(state);
-                    let fresh = self.block_loading(follow::load(self))?;
-                    let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-                    if fresh.applied_seq >= state.applied_seq {
-                        *state = fresh;
-                    }
-                    Ok(())
-                }
-                follow::Update::Changes { from, seq, changed } if state.applied_seq == from => {
-                    state.apply_changes(seq, changed)
-                }
-                follow::Update::Changes { .. } => continue,
-            };
-        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! [`Gallery`] for [`PgGallery`]: the SQL of each operation.
+//! The database's [`Storage`]: the SQL of each operation in PostgreSQL. What the gallery does
+//! with it (checks, indexes, search) is [`crate::storage`]'s.
 
 use std::collections::HashMap;
 
@@ -7,22 +8,20 @@ use pgvector::Vector;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{GenericClient, Row, Transaction};
 
-use super::PgGallery;
+use std::sync::RwLock;
+use std::sync::atomic::Ordering;
+
 use super::connect::classify;
-use crate::checks::{best_template, check_face, check_metadata, check_name, now};
+use super::{PgGallery, follow};
+use crate::checks::now;
+use crate::follow::{IndexSettings, IndexState, Update};
+use crate::storage::sql;
+use crate::storage::{Storage, SubjectChange, SubjectList};
 use crate::{
-    AddedFace, Candidate, FaceId, FaceRecord, FullFace, Gallery, GalleryError, GalleryStats, NewFace, Result, Subject,
-    SubjectId, SubjectKey,
+    AddedFace, Candidate, FaceId, FaceRecord, FullFace, GalleryError, NewFace, Result, Subject, SubjectId, SubjectKey,
 };
 
-const SUBJECT_COLUMNS: &str = "s.id, s.name, s.metadata, s.created_at, \
-                               (SELECT count(*) FROM faces f WHERE f.subject_id = s.id)";
-
-const FACE_COLUMNS: &str = "f.id, f.subject_id, f.model, f.embedding, f.detection_score, \
-                            f.bbox_x1, f.bbox_y1, f.bbox_x2, f.bbox_y2, f.image_sha256, f.enrolled_at, \
-                            EXISTS (SELECT 1 FROM face_crops c WHERE c.face_id = f.id)";
-
-/// Reads [`SUBJECT_COLUMNS`] starting at column `at`.
+/// Reads [`sql::SUBJECT_COLUMNS`] starting at column `at`.
 fn subject_from_row(row: &Row, at: usize) -> Subject {
     Subject {
         id: row.get(at),
@@ -33,7 +32,7 @@ fn subject_from_row(row: &Row, at: usize) -> Subject {
     }
 }
 
-/// Reads [`FACE_COLUMNS`] starting at column `at`.
+/// Reads [`sql::FACE_COLUMNS`] starting at column `at`.
 fn face_from_row(row: &Row, at: usize) -> FaceRecord {
     let embedding: Vector = row.get(at + 3);
     FaceRecord {
@@ -55,7 +54,7 @@ fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
 
 pub(super) async fn collection_id(client: &impl GenericClient, location: &str, name: &str) -> Result<i64> {
     client
-        .query_opt("SELECT id FROM collections WHERE name = $1", &[&name])
+        .query_opt(sql::COLLECTION_ID, &[&name])
         .await
         .map_err(|e| classify(location, &e))?
         .map(|row| row.get(0))
@@ -64,22 +63,8 @@ pub(super) async fn collection_id(client: &impl GenericClient, location: &str, n
 
 async fn subject(client: &impl GenericClient, location: &str, collection: i64, key: &SubjectKey) -> Result<Subject> {
     let found = match key {
-        SubjectKey::Id(id) => {
-            client
-                .query_opt(
-                    &format!("SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.collection_id = $1 AND s.id = $2"),
-                    &[&collection, id],
-                )
-                .await
-        }
-        SubjectKey::Name(name) => {
-            client
-                .query_opt(
-                    &format!("SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.collection_id = $1 AND s.name = $2"),
-                    &[&collection, name],
-                )
-                .await
-        }
+        SubjectKey::Id(id) => client.query_opt(&sql::subject_by_id(), &[&collection, id]).await,
+        SubjectKey::Name(name) => client.query_opt(&sql::subject_by_name(), &[&collection, name]).await,
     };
     let row = found.map_err(|e| classify(location, &e))?;
     row.map(|row| subject_from_row(&row, 0)).ok_or_else(|| GalleryError::UnknownSubject(key.to_string()))
@@ -155,7 +140,6 @@ async fn add_face_in(
     cache: &mut AddCache,
 ) -> Result<AddedFace> {
     let db = |e: tokio_postgres::Error| classify(location, &e);
-    check_face(&face)?;
     let subject_id = match cache.subjects.get(key) {
         Some(id) => *id,
         None => {
@@ -185,15 +169,12 @@ async fn add_face_in(
         .await
         .map_err(db)?;
     let Some(row) = inserted else {
-        let existing = tx
-            .query_one("SELECT id FROM faces WHERE subject_id = $1 AND image_sha256 = $2", &[&subject_id, &sha])
-            .await
-            .map_err(db)?;
+        let existing = tx.query_one(sql::FACE_OF_IMAGE, &[&subject_id, &sha]).await.map_err(db)?;
         return Ok(AddedFace { face_id: existing.get(0), subject_id, duplicate: true });
     };
     let face_id: FaceId = row.get(0);
     if let Some(png) = face.crop_png {
-        let insert = tx.prepare_cached("INSERT INTO face_crops (face_id, png) VALUES ($1, $2)").await.map_err(db)?;
+        let insert = tx.prepare_cached(sql::INSERT_CROP).await.map_err(db)?;
         tx.execute(&insert, &[&face_id, &png]).await.map_err(db)?;
     }
     Ok(AddedFace { face_id, subject_id, duplicate: false })
@@ -205,7 +186,14 @@ impl PgGallery {
     /// size (`ALTER TABLE`) inside a write, after reading the table, could deadlock with another
     /// server's write doing the same.
     fn adopt_model(&self, model: &ModelId, dims: usize) -> Result<()> {
-        if self.read_state().model.as_ref().is_some_and(|(m, d)| m == model && *d == dims) {
+        if self
+            .state
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .model
+            .as_ref()
+            .is_some_and(|(m, d)| m == model && *d == dims)
+        {
             return Ok(());
         }
         let location = self.location.as_str();
@@ -254,8 +242,8 @@ impl PgGallery {
         })
     }
 
-    /// Runs `work` in one transaction, commits it (the answer is only given once the database
-    /// has it), then shows the change to this process's indexes.
+    /// Runs `work` in one transaction and commits it: the answer is only given once the database
+    /// has it. [`crate::storage`] then shows the change to this process's indexes.
     fn write<T>(&self, work: impl AsyncFnOnce(&deadpool_postgres::Transaction<'_>) -> Result<T>) -> Result<T> {
         let location = self.location.as_str();
         let db = |e: tokio_postgres::Error| classify(location, &e);
@@ -267,10 +255,6 @@ impl PgGallery {
             tx.commit().await.map_err(db)?;
             Ok(out)
         })?;
-        // The write is durable: if the database vanished just now, the indexes catch up at the
-        // next search (the listener counts the write's notification, or is disconnected and
-        // every search asks), and the caller still learns that its write is done.
-        let _ = self.catch_up();
         Ok(out)
     }
 
@@ -283,314 +267,99 @@ impl PgGallery {
     }
 }
 
-impl Gallery for PgGallery {
-    fn model(&self) -> Result<Option<(ModelId, usize)>> {
+impl Storage for PgGallery {
+    fn index_state(&self) -> &RwLock<IndexState> {
+        &self.state
+    }
+
+    /// Only when the listener heard of changes since the last time, or is not connected (then
+    /// nothing would be heard: every search asks).
+    fn may_have_changed(&self, _applied_seq: i64) -> Result<Option<u64>> {
+        let generation = self.listener.generation.load(Ordering::Acquire);
+        let heard_nothing = self.listener.connected.load(Ordering::Acquire)
+            && generation == self.synced_generation.load(Ordering::Acquire);
+        Ok((!heard_nothing).then_some(generation))
+    }
+
+    fn caught_up(&self, generation: u64) {
+        self.synced_generation.store(generation, Ordering::Release);
+    }
+
+    fn changes_since(&self, from: i64, model: Option<&(ModelId, usize)>) -> Result<Update> {
+        self.block(follow::changes_since(self, from, model))
+    }
+
+    fn load(&self, settings: &IndexSettings) -> Result<IndexState> {
+        self.block_loading(follow::load(self, settings))
+    }
+
+    fn read_model(&self) -> Result<Option<(ModelId, usize)>> {
         self.read(async |client| read_model(client, &self.location).await)
     }
 
-    fn stats(&self) -> Result<GalleryStats> {
-        let (collections, subjects, faces) = self.read(async |client| {
-            let row = client
-                .query_one(
-                    "SELECT (SELECT count(*) FROM collections), (SELECT count(*) FROM subjects), \
-                     (SELECT count(*) FROM faces)",
-                    &[],
-                )
-                .await
-                .map_err(|e| classify(&self.location, &e))?;
-            Ok((row.get::<_, i64>(0), row.get::<_, i64>(1), row.get::<_, i64>(2)))
-        })?;
-        let model = self.model()?;
-        Ok(GalleryStats {
-            collections: collections as usize,
-            subjects: subjects as usize,
-            faces: faces as usize,
-            dims: model.as_ref().map(|m| m.1),
-            model: model.map(|m| m.0),
+    fn counts(&self) -> Result<(usize, usize, usize)> {
+        self.read(async |client| {
+            let row = client.query_one(sql::COUNTS, &[]).await.map_err(|e| classify(&self.location, &e))?;
+            let count = |i| row.get::<_, i64>(i) as usize;
+            Ok((count(0), count(1), count(2)))
         })
     }
 
-    fn collections(&self) -> Result<Vec<String>> {
+    fn collection_names(&self) -> Result<Vec<String>> {
         self.read(async |client| {
-            let rows = client
-                .query("SELECT name FROM collections ORDER BY id", &[])
-                .await
-                .map_err(|e| classify(&self.location, &e))?;
+            let rows = client.query(sql::COLLECTION_NAMES, &[]).await.map_err(|e| classify(&self.location, &e))?;
             Ok(rows.iter().map(|r| r.get(0)).collect())
         })
     }
 
-    fn create_collection(&self, name: &str) -> Result<()> {
-        check_name("collection", name)?;
-        self.write(async |tx| {
-            match tx.execute("INSERT INTO collections (name, created_at) VALUES ($1, $2)", &[&name, &now()]).await {
-                Err(e) if is_unique_violation(&e) => Err(GalleryError::DuplicateCollection(name.to_owned())),
-                Err(e) => Err(classify(&self.location, &e)),
-                Ok(_) => Ok(()),
-            }
-        })
+    fn collection_id(&self, name: &str) -> Result<i64> {
+        self.read(async |client| collection_id(client, &self.location, name).await)
     }
 
-    fn create_subject(&self, collection: &str, name: &str, metadata: serde_json::Value) -> Result<Subject> {
-        Ok(self.create_subjects(collection, vec![(name.to_owned(), metadata)])?.remove(0))
-    }
-
-    fn create_subjects(&self, collection: &str, subjects: Vec<(String, serde_json::Value)>) -> Result<Vec<Subject>> {
-        for (name, metadata) in &subjects {
-            check_name("subject", name)?;
-            check_metadata(metadata)?;
-        }
-        self.write(async |tx| {
-            let collection = collection_id(&**tx, &self.location, collection).await?;
-            let insert = tx
-                .prepare(
-                    "INSERT INTO subjects (collection_id, name, metadata, created_at) VALUES ($1, $2, $3, $4) \
-                     RETURNING id",
-                )
-                .await
-                .map_err(|e| classify(&self.location, &e))?;
-            let created_at = now();
-            let mut created = Vec::with_capacity(subjects.len());
-            for (name, metadata) in subjects {
-                match tx.query_one(&insert, &[&collection, &name, &metadata, &created_at]).await {
-                    Err(e) if is_unique_violation(&e) => return Err(GalleryError::DuplicateSubject(name)),
-                    Err(e) => return Err(classify(&self.location, &e)),
-                    Ok(row) => created.push(Subject { id: row.get(0), name, metadata, faces: 0, created_at }),
-                }
-            }
-            Ok(created)
-        })
-    }
-
-    fn subject(&self, collection: &str, key: &SubjectKey) -> Result<Subject> {
+    fn read_subject(&self, collection: &str, key: &SubjectKey) -> Result<Subject> {
         self.read(async |client| {
             let collection = collection_id(client, &self.location, collection).await?;
             subject(client, &self.location, collection, key).await
         })
     }
 
-    fn subjects(&self, collection: &str) -> Result<Vec<Subject>> {
+    fn read_subjects(&self, collection: &str, list: SubjectList) -> Result<Vec<Subject>> {
         self.read(async |client| {
             let collection = collection_id(client, &self.location, collection).await?;
-            let rows = client
-                .query(
-                    &format!("SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.collection_id = $1 ORDER BY s.name"),
-                    &[&collection],
-                )
-                .await
-                .map_err(|e| classify(&self.location, &e))?;
-            Ok(rows.iter().map(|r| subject_from_row(r, 0)).collect())
+            let rows = match list {
+                SubjectList::All => client.query(&sql::subjects_by_name(), &[&collection]).await,
+                SubjectList::Page { after, limit } => {
+                    client.query(&sql::subjects_page(), &[&collection, &after, &limit]).await
+                }
+            };
+            Ok(rows.map_err(|e| classify(&self.location, &e))?.iter().map(|r| subject_from_row(r, 0)).collect())
         })
     }
 
-    fn subjects_page(&self, collection: &str, after: Option<SubjectId>, limit: usize) -> Result<Vec<Subject>> {
-        let limit = limit.min(i64::MAX as usize) as i64;
-        self.read(async |client| {
-            let collection = collection_id(client, &self.location, collection).await?;
-            let rows = client
-                .query(
-                    &format!(
-                        "SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.collection_id = $1 AND s.id > $2 \
-                         ORDER BY s.id LIMIT $3"
-                    ),
-                    &[&collection, &after.unwrap_or(0), &limit],
-                )
-                .await
-                .map_err(|e| classify(&self.location, &e))?;
-            Ok(rows.iter().map(|r| subject_from_row(r, 0)).collect())
-        })
-    }
-
-    fn rename_subject(&self, collection: &str, key: &SubjectKey, new_name: &str) -> Result<Subject> {
-        check_name("subject", new_name)?;
-        self.write(async |tx| {
-            let collection = collection_id(&**tx, &self.location, collection).await?;
-            let id = subject(&**tx, &self.location, collection, key).await?.id;
-            match tx.execute("UPDATE subjects SET name = $1 WHERE id = $2", &[&new_name, &id]).await {
-                Err(e) if is_unique_violation(&e) => Err(GalleryError::DuplicateSubject(new_name.to_owned())),
-                Err(e) => Err(classify(&self.location, &e)),
-                Ok(_) => subject(&**tx, &self.location, collection, &SubjectKey::Id(id)).await,
-            }
-        })
-    }
-
-    fn set_metadata(&self, collection: &str, key: &SubjectKey, metadata: serde_json::Value) -> Result<Subject> {
-        check_metadata(&metadata)?;
-        self.write(async |tx| {
-            let collection = collection_id(&**tx, &self.location, collection).await?;
-            let id = subject(&**tx, &self.location, collection, key).await?.id;
-            tx.execute("UPDATE subjects SET metadata = $1 WHERE id = $2", &[&metadata, &id])
-                .await
-                .map_err(|e| classify(&self.location, &e))?;
-            subject(&**tx, &self.location, collection, &SubjectKey::Id(id)).await
-        })
-    }
-
-    fn merge_subjects(&self, collection: &str, from: &SubjectKey, into: &SubjectKey) -> Result<Subject> {
-        self.write(async |tx| {
-            let db = |e: tokio_postgres::Error| classify(&self.location, &e);
-            let collection = collection_id(&**tx, &self.location, collection).await?;
-            let from = subject(&**tx, &self.location, collection, from).await?.id;
-            let into = subject(&**tx, &self.location, collection, into).await?.id;
-            if from == into {
-                return Err(GalleryError::Invalid("cannot merge a subject into itself".into()));
-            }
-            tx.execute(
-                "DELETE FROM faces WHERE subject_id = $1 AND image_sha256 IN \
-                 (SELECT image_sha256 FROM faces WHERE subject_id = $2)",
-                &[&from, &into],
-            )
-            .await
-            .map_err(db)?;
-            tx.execute("UPDATE faces SET subject_id = $1 WHERE subject_id = $2", &[&into, &from]).await.map_err(db)?;
-            tx.execute("DELETE FROM subjects WHERE id = $1", &[&from]).await.map_err(db)?;
-            subject(&**tx, &self.location, collection, &SubjectKey::Id(into)).await
-        })
-    }
-
-    fn delete_subject(&self, collection: &str, key: &SubjectKey) -> Result<usize> {
-        self.write(async |tx| {
-            let collection = collection_id(&**tx, &self.location, collection).await?;
-            let found = subject(&**tx, &self.location, collection, key).await?;
-            tx.execute("DELETE FROM subjects WHERE id = $1", &[&found.id])
-                .await
-                .map_err(|e| classify(&self.location, &e))?;
-            Ok(found.faces)
-        })
-    }
-
-    fn add_face(&self, collection: &str, subject: &SubjectKey, face: NewFace) -> Result<AddedFace> {
-        check_face(&face)?;
-        self.adopt_model(&face.model, face.embedding.len())?;
-        self.write(async |tx| {
-            let collection = collection_id(&**tx, &self.location, collection).await?;
-            add_face_in(tx, &self.location, collection, subject, face, &mut AddCache::default()).await
-        })
-    }
-
-    fn add_faces(&self, collection: &str, faces: Vec<(SubjectKey, NewFace)>) -> Result<Vec<AddedFace>> {
-        for (_, face) in &faces {
-            check_face(face)?;
-        }
-        if let Some((_, first)) = faces.first() {
-            self.adopt_model(&first.model, first.embedding.len())?;
-        }
-        self.write(async |tx| {
-            let collection = collection_id(&**tx, &self.location, collection).await?;
-            let mut added = Vec::with_capacity(faces.len());
-            let mut cache = AddCache::default();
-            for (key, face) in faces {
-                added.push(add_face_in(tx, &self.location, collection, &key, face, &mut cache).await?);
-            }
-            Ok(added)
-        })
-    }
-
-    fn faces(&self, collection: &str, key: &SubjectKey) -> Result<Vec<FaceRecord>> {
+    fn read_faces(&self, collection: &str, key: &SubjectKey) -> Result<Vec<FaceRecord>> {
         self.read(async |client| {
             let collection = collection_id(client, &self.location, collection).await?;
             let subject = subject(client, &self.location, collection, key).await?;
             let rows = client
-                .query(
-                    &format!("SELECT {FACE_COLUMNS} FROM faces f WHERE f.subject_id = $1 ORDER BY f.id"),
-                    &[&subject.id],
-                )
+                .query(&sql::faces_of_subject(), &[&subject.id])
                 .await
                 .map_err(|e| classify(&self.location, &e))?;
             Ok(rows.iter().map(|r| face_from_row(r, 0)).collect())
         })
     }
 
-    fn delete_face(&self, collection: &str, face: FaceId) -> Result<()> {
-        self.write(async |tx| {
-            let collection = collection_id(&**tx, &self.location, collection).await?;
-            let deleted = tx
-                .execute(
-                    "DELETE FROM faces WHERE id = $1 AND subject_id IN (SELECT id FROM subjects WHERE collection_id = $2)",
-                    &[&face, &collection],
-                )
-                .await
-                .map_err(|e| classify(&self.location, &e))?;
-            if deleted == 0 {
-                return Err(GalleryError::UnknownFace(face));
-            }
-            Ok(())
-        })
-    }
-
-    fn collection_faces(&self, collection: &str) -> Result<usize> {
-        let id = match self.read(async |client| collection_id(client, &self.location, collection).await) {
-            Ok(id) => id,
-            Err(GalleryError::UnknownCollection(_)) => return Ok(0),
-            Err(e) => return Err(e),
-        };
-        self.sync()?;
-        Ok(self.read_state().index(id).map_or(0, |index| index.len()))
-    }
-
-    fn search(&self, collection: &str, model: &ModelId, query: &[f32], k: usize) -> Result<Vec<Candidate>> {
-        Ok(self.search_batch(collection, model, &[query.to_vec()], k)?.pop().unwrap_or_default())
-    }
-
-    fn search_batch(
-        &self,
-        collection: &str,
-        model: &ModelId,
-        queries: &[Vec<f32>],
-        k: usize,
-    ) -> Result<Vec<Vec<Candidate>>> {
-        let collection = self.read(async |client| collection_id(client, &self.location, collection).await)?;
-        self.sync()?;
-        let has_faces = self.read_state().check_queries(model, queries.iter().map(Vec::len))?;
-        if queries.is_empty() || !has_faces || k == 0 {
-            return Ok(vec![Vec::new(); queries.len()]);
-        }
-        let best = self.read_state().nearest_subjects(collection, queries, k)?;
-        // Names in one round trip; a subject deleted by another server meanwhile is skipped.
-        let ids: Vec<SubjectId> = best.iter().flatten().map(|(subject, _)| *subject).collect();
-        let names: std::collections::HashMap<SubjectId, String> = self.read(async |client| {
+    fn subject_names(&self, ids: &[SubjectId]) -> Result<HashMap<SubjectId, String>> {
+        // One round trip for every name.
+        self.read(async |client| {
             let rows = client
                 .query("SELECT id, name FROM subjects WHERE id = ANY($1)", &[&ids])
                 .await
                 .map_err(|e| classify(&self.location, &e))?;
             Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-        })?;
-        Ok(best
-            .into_iter()
-            .map(|faces| {
-                faces
-                    .into_iter()
-                    .filter_map(|(subject_id, face)| {
-                        names.get(&subject_id).map(|name| Candidate {
-                            subject_id,
-                            subject: name.clone(),
-                            similarity: face.similarity,
-                            face_id: face.face_id,
-                        })
-                    })
-                    .collect()
-            })
-            .collect())
+        })
     }
 
-    fn subject_similarity(
-        &self,
-        collection: &str,
-        key: &SubjectKey,
-        model: &ModelId,
-        query: &[f32],
-    ) -> Result<(Subject, Option<Candidate>)> {
-        let found = self.subject(collection, key)?;
-        self.sync()?;
-        if !self.read_state().check_queries(model, [query.len()])? {
-            return Ok((found, None));
-        }
-        let faces = self.faces(collection, &SubjectKey::Id(found.id))?;
-        let best = best_template(&found, &faces, query);
-        Ok((found, best))
-    }
-
-    fn for_each_face(&self, visit: &mut dyn FnMut(FullFace) -> Result<()>) -> Result<()> {
+    fn visit_faces(&self, visit: &mut dyn FnMut(FullFace) -> Result<()>) -> Result<()> {
         // Pages by face id, all read in one repeatable-read transaction on one connection, so
         // that a long walk holds no more than a page in memory and sees one consistent gallery:
         // a face deleted meanwhile is still exported, not half of its subject (each page once
@@ -598,26 +367,14 @@ impl Gallery for PgGallery {
         const PAGE: i64 = 1000;
         let client = self.block(self.client())?;
         let db = |e: tokio_postgres::Error| classify(&self.location, &e);
+        let statement = sql::every_face_after();
         let mut walk = || -> Result<()> {
             self.block(async {
                 client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(db)
             })?;
             let mut after: FaceId = 0;
             loop {
-                let page = self.block(async {
-                    client
-                        .query(
-                            &format!(
-                                "SELECT c.name, {SUBJECT_COLUMNS}, {FACE_COLUMNS}, \
-                                 (SELECT png FROM face_crops p WHERE p.face_id = f.id) \
-                                 FROM faces f JOIN subjects s ON s.id = f.subject_id \
-                                 JOIN collections c ON c.id = s.collection_id WHERE f.id > $1 ORDER BY f.id LIMIT $2"
-                            ),
-                            &[&after, &PAGE],
-                        )
-                        .await
-                        .map_err(db)
-                })?;
+                let page = self.block(async { client.query(&statement, &[&after, &PAGE]).await.map_err(db) })?;
                 let Some(last) = page.last() else { break };
                 after = last.get(6);
                 for row in &page {
@@ -638,53 +395,17 @@ impl Gallery for PgGallery {
         }
     }
 
-    fn replace_model(&self, model: &ModelId, embeddings: Vec<(FaceId, Vec<f32>)>) -> Result<()> {
-        let dims = embeddings.first().map_or(0, |e| e.1.len());
-        if embeddings.iter().any(|(_, v)| v.len() != dims || v.iter().any(|x| !x.is_finite())) {
-            return Err(GalleryError::Invalid("re-embedding vectors differ in size or are not finite".into()));
-        }
-        self.write(async |tx| {
-            let db = |e: tokio_postgres::Error| classify(&self.location, &e);
-            // First, so that no lock on the table is taken before the exclusive one (see
-            // `adopt_model`).
-            tx.batch_execute("LOCK TABLE faces IN ACCESS EXCLUSIVE MODE").await.map_err(db)?;
-            let faces: i64 = tx.query_one("SELECT count(*) FROM faces", &[]).await.map_err(db)?.get(0);
-            if embeddings.len() as i64 != faces {
-                return Err(GalleryError::Invalid(format!(
-                    "re-embedding covers {} of the gallery's {faces} faces; all must be given",
-                    embeddings.len()
-                )));
-            }
-            // The column loses its size while vectors of both models are in it.
-            tx.batch_execute("ALTER TABLE faces ALTER COLUMN embedding TYPE vector").await.map_err(db)?;
-            let update = tx.prepare("UPDATE faces SET model = $1, embedding = $2 WHERE id = $3").await.map_err(db)?;
-            let mut updated = 0;
-            for (id, vector) in embeddings {
-                updated += tx.execute(&update, &[&model.0, &Vector::from(vector), &id]).await.map_err(db)?;
-            }
-            if updated as i64 != faces {
-                return Err(GalleryError::Invalid(format!(
-                    "re-embedding covers {updated} of the gallery's {faces} faces; all must be given"
-                )));
-            }
-            if faces > 0 {
-                set_model(tx, &self.location, model, dims).await?;
-            }
-            Ok(())
-        })
-    }
-
-    fn ready(&self) -> Result<()> {
+    fn ping(&self) -> Result<()> {
         self.read(async |client| {
             client.query_one("SELECT 1", &[]).await.map_err(|e| classify(&self.location, &e))?;
             Ok(())
         })
     }
 
-    fn check_integrity(&self) -> Result<()> {
+    fn check_storage(&self) -> Result<()> {
         // The database checks its own pages; what is ours to check is that the faces agree with
         // the gallery's model.
-        let Some((model, dims)) = self.model()? else { return Ok(()) };
+        let Some((model, dims)) = self.read_model()? else { return Ok(()) };
         let odd: i64 = self.read(async |client| {
             let row = client
                 .query_one(
@@ -702,5 +423,132 @@ impl Gallery for PgGallery {
             });
         }
         Ok(())
+    }
+
+    fn insert_collection(&self, name: &str) -> Result<()> {
+        self.write(async |tx| match tx.execute(sql::INSERT_COLLECTION, &[&name, &now()]).await {
+            Err(e) if is_unique_violation(&e) => Err(GalleryError::DuplicateCollection(name.to_owned())),
+            Err(e) => Err(classify(&self.location, &e)),
+            Ok(_) => Ok(()),
+        })
+    }
+
+    fn insert_subjects(&self, collection: &str, subjects: Vec<(String, serde_json::Value)>) -> Result<Vec<Subject>> {
+        self.write(async |tx| {
+            let collection = collection_id(&**tx, &self.location, collection).await?;
+            let insert = tx.prepare(sql::INSERT_SUBJECT).await.map_err(|e| classify(&self.location, &e))?;
+            let created_at = now();
+            let mut created = Vec::with_capacity(subjects.len());
+            for (name, metadata) in subjects {
+                match tx.query_one(&insert, &[&collection, &name, &metadata, &created_at]).await {
+                    Err(e) if is_unique_violation(&e) => return Err(GalleryError::DuplicateSubject(name)),
+                    Err(e) => return Err(classify(&self.location, &e)),
+                    Ok(row) => created.push(Subject { id: row.get(0), name, metadata, faces: 0, created_at }),
+                }
+            }
+            Ok(created)
+        })
+    }
+
+    fn update_subject(&self, collection: &str, key: &SubjectKey, change: SubjectChange<'_>) -> Result<Subject> {
+        self.write(async |tx| {
+            let collection = collection_id(&**tx, &self.location, collection).await?;
+            let id = subject(&**tx, &self.location, collection, key).await?.id;
+            let updated = match change {
+                SubjectChange::Rename(name) => tx.execute(sql::RENAME_SUBJECT, &[&name, &id]).await,
+                SubjectChange::Metadata(metadata) => tx.execute(sql::SET_METADATA, &[metadata, &id]).await,
+            };
+            match (updated, change) {
+                (Err(e), SubjectChange::Rename(name)) if is_unique_violation(&e) => {
+                    Err(GalleryError::DuplicateSubject(name.to_owned()))
+                }
+                (Err(e), _) => Err(classify(&self.location, &e)),
+                (Ok(_), _) => subject(&**tx, &self.location, collection, &SubjectKey::Id(id)).await,
+            }
+        })
+    }
+
+    fn move_faces_and_delete(&self, collection: &str, from: &SubjectKey, into: &SubjectKey) -> Result<Subject> {
+        self.write(async |tx| {
+            let db = |e: tokio_postgres::Error| classify(&self.location, &e);
+            let collection = collection_id(&**tx, &self.location, collection).await?;
+            let from = subject(&**tx, &self.location, collection, from).await?.id;
+            let into = subject(&**tx, &self.location, collection, into).await?.id;
+            if from == into {
+                return Err(GalleryError::Invalid("cannot merge a subject into itself".into()));
+            }
+            tx.execute(sql::MERGE_DROP_SHARED, &[&from, &into]).await.map_err(db)?;
+            tx.execute(sql::MERGE_MOVE, &[&into, &from]).await.map_err(db)?;
+            tx.execute(sql::DELETE_SUBJECT, &[&from]).await.map_err(db)?;
+            subject(&**tx, &self.location, collection, &SubjectKey::Id(into)).await
+        })
+    }
+
+    fn remove_subject(&self, collection: &str, key: &SubjectKey) -> Result<usize> {
+        self.write(async |tx| {
+            let collection = collection_id(&**tx, &self.location, collection).await?;
+            let found = subject(&**tx, &self.location, collection, key).await?;
+            tx.execute(sql::DELETE_SUBJECT, &[&found.id]).await.map_err(|e| classify(&self.location, &e))?;
+            Ok(found.faces)
+        })
+    }
+
+    fn insert_faces(&self, collection: &str, faces: Vec<(SubjectKey, NewFace)>) -> Result<Vec<AddedFace>> {
+        if let Some((_, first)) = faces.first() {
+            self.adopt_model(&first.model, first.embedding.len())?;
+        }
+        self.write(async |tx| {
+            let collection = collection_id(&**tx, &self.location, collection).await?;
+            let mut added = Vec::with_capacity(faces.len());
+            let mut cache = AddCache::default();
+            for (key, face) in faces {
+                added.push(add_face_in(tx, &self.location, collection, &key, face, &mut cache).await?);
+            }
+            Ok(added)
+        })
+    }
+
+    fn remove_face(&self, collection: &str, face: FaceId) -> Result<()> {
+        self.write(async |tx| {
+            let collection = collection_id(&**tx, &self.location, collection).await?;
+            let deleted =
+                tx.execute(sql::DELETE_FACE, &[&face, &collection]).await.map_err(|e| classify(&self.location, &e))?;
+            if deleted == 0 {
+                return Err(GalleryError::UnknownFace(face));
+            }
+            Ok(())
+        })
+    }
+
+    fn replace_embeddings(&self, model: &ModelId, dims: usize, embeddings: Vec<(FaceId, Vec<f32>)>) -> Result<()> {
+        self.write(async |tx| {
+            let db = |e: tokio_postgres::Error| classify(&self.location, &e);
+            // First, so that no lock on the table is taken before the exclusive one (see
+            // `adopt_model`).
+            tx.batch_execute("LOCK TABLE faces IN ACCESS EXCLUSIVE MODE").await.map_err(db)?;
+            let faces: i64 = tx.query_one("SELECT count(*) FROM faces", &[]).await.map_err(db)?.get(0);
+            if embeddings.len() as i64 != faces {
+                return Err(GalleryError::Invalid(format!(
+                    "re-embedding covers {} of the gallery's {faces} faces; all must be given",
+                    embeddings.len()
+                )));
+            }
+            // The column loses its size while vectors of both models are in it.
+            tx.batch_execute("ALTER TABLE faces ALTER COLUMN embedding TYPE vector").await.map_err(db)?;
+            let update = tx.prepare(sql::UPDATE_EMBEDDING).await.map_err(db)?;
+            let mut updated = 0;
+            for (id, vector) in embeddings {
+                updated += tx.execute(&update, &[&model.0, &Vector::from(vector), &id]).await.map_err(db)?;
+            }
+            if updated as i64 != faces {
+                return Err(GalleryError::Invalid(format!(
+                    "re-embedding covers {updated} of the gallery's {faces} faces; all must be given"
+                )));
+            }
+            if faces > 0 {
+                set_model(tx, &self.location, model, dims).await?;
+            }
+            Ok(())
+        })
     }
 }

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::codec;
 use super::saved::{self, SavedIndex};
-use crate::follow::{AnyIndex, CollectionIndex, CurrentFace, IndexSettings, IndexState};
+use crate::follow::{AnyIndex, CollectionIndex, CurrentFace, IndexSettings, IndexState, Update};
 use crate::{CompressedIndex, FaceId, GalleryError, HnswIndex, IndexKind, Result, SavedCodes, SubjectId};
 
 /// Unsaved log entries after which a graph is saved again on close: replaying a few thousand
@@ -146,34 +146,6 @@ impl IndexState {
         Ok(CollectionIndex { index, saved_seq: None })
     }
 
-    /// Applies every logged change after `applied_seq`, reading each changed face's current row.
-    pub(crate) fn catch_up(&mut self, path: &Path, connection: &Connection) -> Result<()> {
-        let tx = connection.unchecked_transaction()?;
-        let seq = max_seq(&tx)?;
-        if seq <= self.applied_seq {
-            return Ok(());
-        }
-        if read_model(&tx)? != self.model || pruned_through(&tx)? > self.applied_seq {
-            // Re-embedded with another model (by us or another process), or the changes since
-            // we last looked were cut from the log: start over.
-            drop(tx);
-            *self = IndexState::load(path, connection, &self.settings)?;
-            return Ok(());
-        }
-        let mut lookup = tx.prepare_cached(CURRENT_FACE)?;
-        let mut changed: Vec<(FaceId, CurrentFace)> = Vec::new();
-        for face in changed_faces(&tx, self.applied_seq)? {
-            let current: Option<(i64, SubjectId, Vec<u8>)> =
-                lookup.query_row([face], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
-            let current = match current {
-                Some((collection, subject, blob)) => Some((collection, subject, codec::decode(&blob)?)),
-                None => None,
-            };
-            changed.push((face, current));
-        }
-        self.apply_changes(seq, changed)
-    }
-
     pub(crate) fn worth_saving(&self) -> bool {
         self.collections.values().any(|c| match (&c.index, c.saved_seq) {
             (AnyIndex::Exact(_), _) => false,
@@ -213,6 +185,32 @@ impl IndexState {
         }
         Ok(())
     }
+}
+
+/// What the log says since `from`, from one snapshot of the file.
+pub(crate) fn changes_since(connection: &Connection, from: i64, model: Option<&(ModelId, usize)>) -> Result<Update> {
+    let tx = connection.unchecked_transaction()?;
+    let seq = max_seq(&tx)?;
+    if seq <= from {
+        return Ok(Update::Current);
+    }
+    if read_model(&tx)?.as_ref() != model || pruned_through(&tx)? > from {
+        // Re-embedded with another model (by us or another process), or the changes since we
+        // last looked were cut from the log: start over.
+        return Ok(Update::Reload);
+    }
+    let mut lookup = tx.prepare_cached(CURRENT_FACE)?;
+    let mut changed: Vec<(FaceId, CurrentFace)> = Vec::new();
+    for face in changed_faces(&tx, from)? {
+        let current: Option<(i64, SubjectId, Vec<u8>)> =
+            lookup.query_row([face], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
+        let current = match current {
+            Some((collection, subject, blob)) => Some((collection, subject, codec::decode(&blob)?)),
+            None => None,
+        };
+        changed.push((face, current));
+    }
+    Ok(Update::Changes { from, seq, changed })
 }
 
 const CURRENT_FACE: &str = "SELECT s.collection_id, f.subject_id, f.embedding FROM faces f \

@@ -88,31 +88,29 @@ impl SqliteGallery {
 
     /// Which index answers searches in `collection` now.
     pub fn index_kind(&self, collection: &str) -> Result<IndexKind> {
-        let id = self.collection_id(&self.reader(), collection)?;
-        self.sync()?;
-        Ok(self.read_state().kind_of(id))
+        crate::storage::index_kind(self, collection)
     }
 
     /// Bytes of memory held by the vector indexes and the face → subject map.
     pub fn index_memory_bytes(&self) -> usize {
-        self.read_state().memory_bytes()
+        crate::storage::index_memory_bytes(self)
     }
 
     /// Changes the HNSW search width (efSearch) of every graph: recall against speed.
     pub fn set_expansion_search(&self, expansion: usize) {
-        self.state.write().unwrap_or_else(|e| e.into_inner()).set_expansion_search(expansion);
+        crate::storage::set_expansion_search(self, expansion)
     }
 
     /// Changes how many faces every compressed index re-ranks exactly: recall against speed.
     pub fn set_rerank(&self, rerank: usize) {
-        self.state.write().unwrap_or_else(|e| e.into_inner()).set_rerank(rerank);
+        crate::storage::set_rerank(self, rerank)
     }
 
     /// Saves every HNSW graph that has unsaved changes, so the next open loads instead of
     /// rebuilding. Also done when the gallery is dropped.
     pub fn save_index(&self) -> Result<()> {
-        self.sync()?;
-        // The state's lock before the reader's, as `sync` takes them.
+        crate::storage::sync(self)?;
+        // The state's lock before the reader's.
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         state.save(&self.path, &self.reader())
     }
@@ -123,10 +121,6 @@ impl SqliteGallery {
 
     fn reader(&self) -> MutexGuard<'_, Connection> {
         self.reader.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn read_state(&self) -> std::sync::RwLockReadGuard<'_, IndexState> {
-        self.state.read().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -1,24 +1,21 @@
-//! [`Gallery`] for [`SqliteGallery`]: the SQL of each operation.
+//! The embedded store's [`Storage`]: the SQL of each operation, on one SQLite file. What the
+//! gallery does with it (checks, indexes, search) is [`crate::storage`]'s.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
 
 use faceprint_types::{BBox, ModelId};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use super::follow::{max_seq, pruned_through, read_model};
+use super::follow::{changes_since, max_seq, pruned_through, read_model};
 use super::{SqliteGallery, codec, schema};
-use crate::checks::{best_template, check_face, check_metadata, check_name, now};
-use crate::{
-    AddedFace, Candidate, FaceId, FaceRecord, FullFace, Gallery, GalleryError, GalleryStats, NewFace, Result, Subject,
-    SubjectId, SubjectKey,
-};
+use crate::checks::now;
+use crate::follow::{IndexSettings, IndexState, Update};
+use crate::storage::sql;
+use crate::storage::{Storage, SubjectChange, SubjectList};
+use crate::{AddedFace, FaceId, FaceRecord, FullFace, GalleryError, NewFace, Result, Subject, SubjectId, SubjectKey};
 
-const SUBJECT_COLUMNS: &str = "s.id, s.name, s.metadata, s.created_at, \
-                               (SELECT count(*) FROM faces f WHERE f.subject_id = s.id)";
-
-const FACE_COLUMNS: &str = "f.id, f.subject_id, f.model, f.embedding, f.detection_score, \
-                            f.bbox_x1, f.bbox_y1, f.bbox_x2, f.bbox_y2, f.image_sha256, f.enrolled_at, \
-                            EXISTS (SELECT 1 FROM face_crops c WHERE c.face_id = f.id)";
-
-/// Reads [`SUBJECT_COLUMNS`] starting at column `at`.
+/// Reads [`sql::SUBJECT_COLUMNS`] starting at column `at`.
 fn subject_from_row(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Subject> {
     let metadata: String = row.get(at + 2)?;
     Ok(Subject {
@@ -30,7 +27,7 @@ fn subject_from_row(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Subj
     })
 }
 
-/// Reads [`FACE_COLUMNS`] starting at column `at`.
+/// Reads [`sql::FACE_COLUMNS`] starting at column `at`.
 fn face_from_row(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<(FaceRecord, Vec<u8>)> {
     let blob: Vec<u8> = row.get(at + 3)?;
     let record = FaceRecord {
@@ -63,7 +60,7 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 
 pub(super) fn collection_id(connection: &Connection, name: &str) -> Result<i64> {
     connection
-        .prepare_cached("SELECT id FROM collections WHERE name = ?1")?
+        .prepare_cached(sql::COLLECTION_ID)?
         .query_row([name], |r| r.get(0))
         .optional()?
         .ok_or_else(|| GalleryError::UnknownCollection(name.to_owned()))
@@ -72,14 +69,10 @@ pub(super) fn collection_id(connection: &Connection, name: &str) -> Result<i64> 
 pub(super) fn subject(connection: &Connection, collection: i64, key: &SubjectKey) -> Result<Subject> {
     let found = match key {
         SubjectKey::Id(id) => connection
-            .prepare_cached(&format!(
-                "SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.collection_id = ?1 AND s.id = ?2"
-            ))?
+            .prepare_cached(&sql::subject_by_id())?
             .query_row(params![collection, id], |r| subject_from_row(r, 0)),
         SubjectKey::Name(name) => connection
-            .prepare_cached(&format!(
-                "SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.collection_id = ?1 AND s.name = ?2"
-            ))?
+            .prepare_cached(&sql::subject_by_name())?
             .query_row(params![collection, name], |r| subject_from_row(r, 0)),
     };
     found.optional()?.ok_or_else(|| GalleryError::UnknownSubject(key.to_string()))
@@ -113,14 +106,12 @@ fn set_model(tx: &Transaction<'_>, model: &ModelId, dims: usize) -> Result<()> {
 }
 
 pub(super) fn add_face_in(tx: &Transaction<'_>, collection: i64, key: &SubjectKey, face: NewFace) -> Result<AddedFace> {
-    check_face(&face)?;
+    crate::checks::check_face(&face)?;
     let subject_id = subject(tx, collection, key)?.id;
     adopt_model(tx, &face.model, face.embedding.len())?;
     let sha = face.image_sha256.to_ascii_lowercase();
-    let existing: Option<FaceId> = tx
-        .prepare_cached("SELECT id FROM faces WHERE subject_id = ?1 AND image_sha256 = ?2")?
-        .query_row(params![subject_id, sha], |r| r.get(0))
-        .optional()?;
+    let existing: Option<FaceId> =
+        tx.prepare_cached(sql::FACE_OF_IMAGE)?.query_row(params![subject_id, sha], |r| r.get(0)).optional()?;
     if let Some(face_id) = existing {
         return Ok(AddedFace { face_id, subject_id, duplicate: true });
     }
@@ -143,30 +134,22 @@ pub(super) fn add_face_in(tx: &Transaction<'_>, collection: i64, key: &SubjectKe
     ])?;
     let face_id = tx.last_insert_rowid();
     if let Some(png) = face.crop_png {
-        tx.prepare_cached("INSERT INTO face_crops (face_id, png) VALUES (?1, ?2)")?.execute(params![face_id, png])?;
+        tx.prepare_cached(sql::INSERT_CROP)?.execute(params![face_id, png])?;
     }
     Ok(AddedFace { face_id, subject_id, duplicate: false })
 }
 
 impl SqliteGallery {
-    pub(super) fn collection_id(&self, connection: &Connection, name: &str) -> Result<i64> {
-        collection_id(connection, name)
-    }
-
-    /// Brings the in-memory indexes up to the store's change log. Lock order everywhere: the
-    /// index state first, then a connection.
-    pub(super) fn sync(&self) -> Result<()> {
-        let seq = max_seq(&self.reader())?;
-        if seq <= self.read_state().applied_seq {
-            return Ok(());
-        }
-        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-        state.catch_up(&self.path, &self.reader())
-    }
-
     /// Runs `work` in one write transaction (taken at once, so concurrent writers queue instead
     /// of failing), commits durably, then shows the change to this process's indexes.
     pub(super) fn write<T>(&self, work: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let out = self.commit(work)?;
+        crate::storage::catch_up(self)?;
+        Ok(out)
+    }
+
+    /// [`SqliteGallery::write`] without the catching up ([`crate::storage`] does it).
+    fn commit<T>(&self, work: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let mut connection = self.writer();
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -174,272 +157,96 @@ impl SqliteGallery {
         let out = work(&tx)?;
         prune_changes(&tx, self.settings.change_log_keep)?;
         tx.commit().map_err(|e| schema::classify(&self.path, e))?;
-        drop(connection);
-        self.sync()?;
         Ok(out)
-    }
-
-    fn name_candidates(&self, best: Vec<(SubjectId, crate::ScoredFace)>) -> Result<Vec<Candidate>> {
-        let reader = self.reader();
-        let mut names = reader.prepare_cached("SELECT name FROM subjects WHERE id = ?1")?;
-        best.into_iter()
-            .filter_map(|(subject_id, face)| {
-                // A subject deleted by another process after the index was read is skipped.
-                match names.query_row([subject_id], |r| r.get::<_, String>(0)).optional() {
-                    Ok(Some(subject)) => {
-                        Some(Ok(Candidate { subject_id, subject, similarity: face.similarity, face_id: face.face_id }))
-                    }
-                    Ok(None) => None,
-                    Err(e) => Some(Err(e.into())),
-                }
-            })
-            .collect()
     }
 }
 
-impl Gallery for SqliteGallery {
-    fn model(&self) -> Result<Option<(ModelId, usize)>> {
+impl Storage for SqliteGallery {
+    fn index_state(&self) -> &RwLock<IndexState> {
+        &self.state
+    }
+
+    fn may_have_changed(&self, applied_seq: i64) -> Result<Option<u64>> {
+        Ok((max_seq(&self.reader())? > applied_seq).then_some(0))
+    }
+
+    fn changes_since(&self, from: i64, model: Option<&(ModelId, usize)>) -> Result<Update> {
+        changes_since(&self.reader(), from, model)
+    }
+
+    fn load(&self, settings: &IndexSettings) -> Result<IndexState> {
+        IndexState::load(&self.path, &self.reader(), settings)
+    }
+
+    fn read_model(&self) -> Result<Option<(ModelId, usize)>> {
         Ok(read_model(&self.reader())?)
     }
 
-    fn stats(&self) -> Result<GalleryStats> {
-        let reader = self.reader();
-        let count = |sql: &str| -> Result<usize> { Ok(reader.query_row(sql, [], |r| r.get::<_, i64>(0))? as usize) };
-        let model = read_model(&reader)?;
-        Ok(GalleryStats {
-            collections: count("SELECT count(*) FROM collections")?,
-            subjects: count("SELECT count(*) FROM subjects")?,
-            faces: count("SELECT count(*) FROM faces")?,
-            dims: model.as_ref().map(|m| m.1),
-            model: model.map(|m| m.0),
-        })
+    fn counts(&self) -> Result<(usize, usize, usize)> {
+        let (c, s, f): (i64, i64, i64) =
+            self.reader().query_row(sql::COUNTS, [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok((c as usize, s as usize, f as usize))
     }
 
-    fn collections(&self) -> Result<Vec<String>> {
+    fn collection_names(&self) -> Result<Vec<String>> {
         let reader = self.reader();
-        let mut statement = reader.prepare("SELECT name FROM collections ORDER BY id")?;
+        let mut statement = reader.prepare_cached(sql::COLLECTION_NAMES)?;
         let names = statement.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
         Ok(names)
     }
 
-    fn create_collection(&self, name: &str) -> Result<()> {
-        check_name("collection", name)?;
-        self.write(|tx| {
-            match tx.execute("INSERT INTO collections (name, created_at) VALUES (?1, ?2)", params![name, now()]) {
-                Err(e) if is_unique_violation(&e) => Err(GalleryError::DuplicateCollection(name.to_owned())),
-                other => other.map(drop).map_err(Into::into),
-            }
-        })
+    fn collection_id(&self, name: &str) -> Result<i64> {
+        collection_id(&self.reader(), name)
     }
 
-    fn create_subject(&self, collection: &str, name: &str, metadata: serde_json::Value) -> Result<Subject> {
-        Ok(self.create_subjects(collection, vec![(name.to_owned(), metadata)])?.remove(0))
-    }
-
-    fn create_subjects(&self, collection: &str, subjects: Vec<(String, serde_json::Value)>) -> Result<Vec<Subject>> {
-        for (name, metadata) in &subjects {
-            check_name("subject", name)?;
-            check_metadata(metadata)?;
-        }
-        self.write(|tx| {
-            let collection = collection_id(tx, collection)?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO subjects (collection_id, name, metadata, created_at) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            let mut created = Vec::with_capacity(subjects.len());
-            let created_at = now();
-            for (name, metadata) in subjects {
-                match insert.execute(params![collection, name, metadata.to_string(), created_at]) {
-                    Err(e) if is_unique_violation(&e) => return Err(GalleryError::DuplicateSubject(name)),
-                    Err(e) => return Err(e.into()),
-                    Ok(_) => created.push(Subject { id: tx.last_insert_rowid(), name, metadata, faces: 0, created_at }),
-                }
-            }
-            Ok(created)
-        })
-    }
-
-    fn subject(&self, collection: &str, key: &SubjectKey) -> Result<Subject> {
+    fn read_subject(&self, collection: &str, key: &SubjectKey) -> Result<Subject> {
         let reader = self.reader();
         subject(&reader, collection_id(&reader, collection)?, key)
     }
 
-    fn subjects(&self, collection: &str) -> Result<Vec<Subject>> {
+    fn read_subjects(&self, collection: &str, list: SubjectList) -> Result<Vec<Subject>> {
         let reader = self.reader();
         let collection = collection_id(&reader, collection)?;
-        let mut statement = reader
-            .prepare(&format!("SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.collection_id = ?1 ORDER BY s.name"))?;
-        let subjects =
-            statement.query_map([collection], |r| subject_from_row(r, 0))?.collect::<rusqlite::Result<_>>()?;
+        let subjects = match list {
+            SubjectList::All => reader
+                .prepare_cached(&sql::subjects_by_name())?
+                .query_map([collection], |r| subject_from_row(r, 0))?
+                .collect::<rusqlite::Result<_>>()?,
+            SubjectList::Page { after, limit } => reader
+                .prepare_cached(&sql::subjects_page())?
+                .query_map(params![collection, after, limit], |r| subject_from_row(r, 0))?
+                .collect::<rusqlite::Result<_>>()?,
+        };
         Ok(subjects)
     }
 
-    fn subjects_page(&self, collection: &str, after: Option<SubjectId>, limit: usize) -> Result<Vec<Subject>> {
-        let reader = self.reader();
-        let collection = collection_id(&reader, collection)?;
-        let mut statement = reader.prepare_cached(&format!(
-            "SELECT {SUBJECT_COLUMNS} FROM subjects s WHERE s.collection_id = ?1 AND s.id > ?2 ORDER BY s.id LIMIT ?3"
-        ))?;
-        let limit = limit.min(i64::MAX as usize) as i64;
-        let subjects = statement
-            .query_map(params![collection, after.unwrap_or(0), limit], |r| subject_from_row(r, 0))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(subjects)
-    }
-
-    fn ready(&self) -> Result<()> {
-        self.reader().query_row("SELECT 1", [], |_| Ok(()))?;
-        Ok(())
-    }
-
-    fn rename_subject(&self, collection: &str, key: &SubjectKey, new_name: &str) -> Result<Subject> {
-        check_name("subject", new_name)?;
-        self.write(|tx| {
-            let collection = collection_id(tx, collection)?;
-            let id = subject(tx, collection, key)?.id;
-            match tx.execute("UPDATE subjects SET name = ?1 WHERE id = ?2", params![new_name, id]) {
-                Err(e) if is_unique_violation(&e) => Err(GalleryError::DuplicateSubject(new_name.to_owned())),
-                Err(e) => Err(e.into()),
-                Ok(_) => subject(tx, collection, &SubjectKey::Id(id)),
-            }
-        })
-    }
-
-    fn set_metadata(&self, collection: &str, key: &SubjectKey, metadata: serde_json::Value) -> Result<Subject> {
-        check_metadata(&metadata)?;
-        self.write(|tx| {
-            let collection = collection_id(tx, collection)?;
-            let id = subject(tx, collection, key)?.id;
-            tx.execute("UPDATE subjects SET metadata = ?1 WHERE id = ?2", params![metadata.to_string(), id])?;
-            subject(tx, collection, &SubjectKey::Id(id))
-        })
-    }
-
-    fn merge_subjects(&self, collection: &str, from: &SubjectKey, into: &SubjectKey) -> Result<Subject> {
-        self.write(|tx| {
-            let collection = collection_id(tx, collection)?;
-            let from = subject(tx, collection, from)?.id;
-            let into = subject(tx, collection, into)?.id;
-            if from == into {
-                return Err(GalleryError::Invalid("cannot merge a subject into itself".into()));
-            }
-            tx.execute(
-                "DELETE FROM faces WHERE subject_id = ?1 AND image_sha256 IN \
-                 (SELECT image_sha256 FROM faces WHERE subject_id = ?2)",
-                params![from, into],
-            )?;
-            tx.execute("UPDATE faces SET subject_id = ?1 WHERE subject_id = ?2", params![into, from])?;
-            tx.execute("DELETE FROM subjects WHERE id = ?1", [from])?;
-            subject(tx, collection, &SubjectKey::Id(into))
-        })
-    }
-
-    fn delete_subject(&self, collection: &str, key: &SubjectKey) -> Result<usize> {
-        self.write(|tx| {
-            let collection = collection_id(tx, collection)?;
-            let found = subject(tx, collection, key)?;
-            tx.execute("DELETE FROM subjects WHERE id = ?1", [found.id])?;
-            Ok(found.faces)
-        })
-    }
-
-    fn add_face(&self, collection: &str, subject: &SubjectKey, face: NewFace) -> Result<AddedFace> {
-        self.write(|tx| add_face_in(tx, collection_id(tx, collection)?, subject, face))
-    }
-
-    fn add_faces(&self, collection: &str, faces: Vec<(SubjectKey, NewFace)>) -> Result<Vec<AddedFace>> {
-        self.write(|tx| {
-            let collection = collection_id(tx, collection)?;
-            faces.into_iter().map(|(key, face)| add_face_in(tx, collection, &key, face)).collect()
-        })
-    }
-
-    fn faces(&self, collection: &str, key: &SubjectKey) -> Result<Vec<FaceRecord>> {
+    fn read_faces(&self, collection: &str, key: &SubjectKey) -> Result<Vec<FaceRecord>> {
         let reader = self.reader();
         let subject = subject(&reader, collection_id(&reader, collection)?, key)?;
-        let mut statement =
-            reader.prepare(&format!("SELECT {FACE_COLUMNS} FROM faces f WHERE f.subject_id = ?1 ORDER BY f.id"))?;
+        let mut statement = reader.prepare_cached(&sql::faces_of_subject())?;
         let rows = statement.query_map([subject.id], |r| face_from_row(r, 0))?.collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter().map(with_embedding).collect()
     }
 
-    fn delete_face(&self, collection: &str, face: FaceId) -> Result<()> {
-        self.write(|tx| {
-            let collection = collection_id(tx, collection)?;
-            let deleted = tx.execute(
-                "DELETE FROM faces WHERE id = ?1 AND subject_id IN (SELECT id FROM subjects WHERE collection_id = ?2)",
-                params![face, collection],
-            )?;
-            if deleted == 0 {
-                return Err(GalleryError::UnknownFace(face));
+    fn subject_names(&self, ids: &[SubjectId]) -> Result<HashMap<SubjectId, String>> {
+        let reader = self.reader();
+        let mut names = reader.prepare_cached("SELECT name FROM subjects WHERE id = ?1")?;
+        let mut found = HashMap::with_capacity(ids.len());
+        for &id in ids {
+            if let Some(name) = names.query_row([id], |r| r.get::<_, String>(0)).optional()? {
+                found.insert(id, name);
             }
-            Ok(())
-        })
-    }
-
-    fn collection_faces(&self, collection: &str) -> Result<usize> {
-        let id = match self.collection_id(&self.reader(), collection) {
-            Ok(id) => id,
-            Err(GalleryError::UnknownCollection(_)) => return Ok(0),
-            Err(e) => return Err(e),
-        };
-        self.sync()?;
-        Ok(self.read_state().index(id).map_or(0, |index| index.len()))
-    }
-
-    fn search(&self, collection: &str, model: &ModelId, query: &[f32], k: usize) -> Result<Vec<Candidate>> {
-        Ok(self.search_batch(collection, model, &[query.to_vec()], k)?.pop().unwrap_or_default())
-    }
-
-    fn search_batch(
-        &self,
-        collection: &str,
-        model: &ModelId,
-        queries: &[Vec<f32>],
-        k: usize,
-    ) -> Result<Vec<Vec<Candidate>>> {
-        let collection = collection_id(&self.reader(), collection)?;
-        self.sync()?;
-        // Every query's model and size are checked; `false` means the gallery is still empty.
-        let has_faces = self.read_state().check_queries(model, queries.iter().map(Vec::len))?;
-        if queries.is_empty() || !has_faces || k == 0 {
-            return Ok(vec![Vec::new(); queries.len()]);
         }
-        let best = self.read_state().nearest_subjects(collection, queries, k)?;
-        best.into_iter().map(|b| self.name_candidates(b)).collect()
+        Ok(found)
     }
 
-    fn subject_similarity(
-        &self,
-        collection: &str,
-        key: &SubjectKey,
-        model: &ModelId,
-        query: &[f32],
-    ) -> Result<(Subject, Option<Candidate>)> {
-        let found = self.subject(collection, key)?;
-        // The model is known from the index state: bring it up to the log first, or a process
-        // whose index last looked while the gallery was empty answers "no template" for a
-        // subject another process has since enrolled.
-        self.sync()?;
-        if !self.read_state().check_queries(model, [query.len()])? {
-            return Ok((found, None));
-        }
-        let faces = self.faces(collection, &SubjectKey::Id(found.id))?;
-        let best = best_template(&found, &faces, query);
-        Ok((found, best))
-    }
-
-    fn for_each_face(&self, visit: &mut dyn FnMut(FullFace) -> Result<()>) -> Result<()> {
+    fn visit_faces(&self, visit: &mut dyn FnMut(FullFace) -> Result<()>) -> Result<()> {
         // Its own connection and snapshot: a long walk (re-embedding runs models per face) must
         // not hold up searches.
         let connection = schema::connect(&self.path)?;
         let tx = connection.unchecked_transaction()?;
-        let mut statement = tx.prepare(&format!(
-            "SELECT c.name, {SUBJECT_COLUMNS}, {FACE_COLUMNS}, (SELECT png FROM face_crops p WHERE p.face_id = f.id) \
-             FROM faces f JOIN subjects s ON s.id = f.subject_id JOIN collections c ON c.id = s.collection_id \
-             ORDER BY c.id, s.id, f.id"
-        ))?;
-        let mut rows = statement.query([])?;
+        let mut statement = tx.prepare(&sql::every_face_after())?;
+        let mut rows = statement.query(params![0, i64::MAX])?;
         while let Some(row) = rows.next()? {
             let subject = subject_from_row(row, 1)?;
             let face = with_embedding(face_from_row(row, 6)?)?;
@@ -448,31 +255,12 @@ impl Gallery for SqliteGallery {
         Ok(())
     }
 
-    fn replace_model(&self, model: &ModelId, embeddings: Vec<(FaceId, Vec<f32>)>) -> Result<()> {
-        let dims = embeddings.first().map_or(0, |e| e.1.len());
-        if embeddings.iter().any(|(_, v)| v.len() != dims || v.iter().any(|x| !x.is_finite())) {
-            return Err(GalleryError::Invalid("re-embedding vectors differ in size or are not finite".into()));
-        }
-        self.write(|tx| {
-            let faces: i64 = tx.query_row("SELECT count(*) FROM faces", [], |r| r.get(0))?;
-            let mut update = tx.prepare_cached("UPDATE faces SET model = ?1, embedding = ?2 WHERE id = ?3")?;
-            let mut updated = 0;
-            for (id, vector) in &embeddings {
-                updated += update.execute(params![model.0, codec::encode(vector), id])?;
-            }
-            if updated as i64 != faces || embeddings.len() != updated {
-                return Err(GalleryError::Invalid(format!(
-                    "re-embedding covers {updated} of the gallery's {faces} faces; all must be given"
-                )));
-            }
-            if faces > 0 {
-                set_model(tx, model, dims)?;
-            }
-            Ok(())
-        })
+    fn ping(&self) -> Result<()> {
+        self.reader().query_row("SELECT 1", [], |_| Ok(()))?;
+        Ok(())
     }
 
-    fn check_integrity(&self) -> Result<()> {
+    fn check_storage(&self) -> Result<()> {
         let reader = self.reader();
         let verdict: String = reader
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
@@ -488,6 +276,112 @@ impl Gallery for SqliteGallery {
             });
         }
         Ok(())
+    }
+
+    fn insert_collection(&self, name: &str) -> Result<()> {
+        self.commit(|tx| match tx.execute(sql::INSERT_COLLECTION, params![name, now()]) {
+            Err(e) if is_unique_violation(&e) => Err(GalleryError::DuplicateCollection(name.to_owned())),
+            other => other.map(drop).map_err(Into::into),
+        })
+    }
+
+    fn insert_subjects(&self, collection: &str, subjects: Vec<(String, serde_json::Value)>) -> Result<Vec<Subject>> {
+        self.commit(|tx| {
+            let collection = collection_id(tx, collection)?;
+            let mut insert = tx.prepare_cached(sql::INSERT_SUBJECT)?;
+            let mut created = Vec::with_capacity(subjects.len());
+            let created_at = now();
+            for (name, metadata) in subjects {
+                let inserted = insert.query_row(params![collection, name, metadata.to_string(), created_at], |r| {
+                    r.get::<_, SubjectId>(0)
+                });
+                match inserted {
+                    Err(e) if is_unique_violation(&e) => return Err(GalleryError::DuplicateSubject(name)),
+                    Err(e) => return Err(e.into()),
+                    Ok(id) => created.push(Subject { id, name, metadata, faces: 0, created_at }),
+                }
+            }
+            Ok(created)
+        })
+    }
+
+    fn update_subject(&self, collection: &str, key: &SubjectKey, change: SubjectChange<'_>) -> Result<Subject> {
+        self.commit(|tx| {
+            let collection = collection_id(tx, collection)?;
+            let id = subject(tx, collection, key)?.id;
+            let updated = match change {
+                SubjectChange::Rename(name) => tx.execute(sql::RENAME_SUBJECT, params![name, id]),
+                SubjectChange::Metadata(metadata) => tx.execute(sql::SET_METADATA, params![metadata.to_string(), id]),
+            };
+            match (updated, change) {
+                (Err(e), SubjectChange::Rename(name)) if is_unique_violation(&e) => {
+                    Err(GalleryError::DuplicateSubject(name.to_owned()))
+                }
+                (Err(e), _) => Err(e.into()),
+                (Ok(_), _) => subject(tx, collection, &SubjectKey::Id(id)),
+            }
+        })
+    }
+
+    fn move_faces_and_delete(&self, collection: &str, from: &SubjectKey, into: &SubjectKey) -> Result<Subject> {
+        self.commit(|tx| {
+            let collection = collection_id(tx, collection)?;
+            let from = subject(tx, collection, from)?.id;
+            let into = subject(tx, collection, into)?.id;
+            if from == into {
+                return Err(GalleryError::Invalid("cannot merge a subject into itself".into()));
+            }
+            tx.execute(sql::MERGE_DROP_SHARED, params![from, into])?;
+            tx.execute(sql::MERGE_MOVE, params![into, from])?;
+            tx.execute(sql::DELETE_SUBJECT, [from])?;
+            subject(tx, collection, &SubjectKey::Id(into))
+        })
+    }
+
+    fn remove_subject(&self, collection: &str, key: &SubjectKey) -> Result<usize> {
+        self.commit(|tx| {
+            let collection = collection_id(tx, collection)?;
+            let found = subject(tx, collection, key)?;
+            tx.execute(sql::DELETE_SUBJECT, [found.id])?;
+            Ok(found.faces)
+        })
+    }
+
+    fn insert_faces(&self, collection: &str, faces: Vec<(SubjectKey, NewFace)>) -> Result<Vec<AddedFace>> {
+        self.commit(|tx| {
+            let collection = collection_id(tx, collection)?;
+            faces.into_iter().map(|(key, face)| add_face_in(tx, collection, &key, face)).collect()
+        })
+    }
+
+    fn remove_face(&self, collection: &str, face: FaceId) -> Result<()> {
+        self.commit(|tx| {
+            let collection = collection_id(tx, collection)?;
+            if tx.execute(sql::DELETE_FACE, params![face, collection])? == 0 {
+                return Err(GalleryError::UnknownFace(face));
+            }
+            Ok(())
+        })
+    }
+
+    fn replace_embeddings(&self, model: &ModelId, dims: usize, embeddings: Vec<(FaceId, Vec<f32>)>) -> Result<()> {
+        self.commit(|tx| {
+            let faces: i64 = tx.query_row("SELECT count(*) FROM faces", [], |r| r.get(0))?;
+            let mut update = tx.prepare_cached(sql::UPDATE_EMBEDDING)?;
+            let mut updated = 0;
+            for (id, vector) in &embeddings {
+                updated += update.execute(params![model.0, codec::encode(vector), id])?;
+            }
+            if updated as i64 != faces || embeddings.len() != updated {
+                return Err(GalleryError::Invalid(format!(
+                    "re-embedding covers {updated} of the gallery's {faces} faces; all must be given"
+                )));
+            }
+            if faces > 0 {
+                set_model(tx, model, dims)?;
+            }
+            Ok(())
+        })
     }
 }
 

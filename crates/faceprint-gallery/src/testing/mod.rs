@@ -332,6 +332,87 @@ pub fn concurrent_searches_during_writes(gallery: &dyn Gallery) {
     assert_eq!(top(gallery, DEFAULT, 0, 100).len(), 41);
 }
 
+/// Two handles on one store (two processes, or two servers on one database): `writer` opened
+/// the store while it was empty, and so did `reader`, which has searched it already. Whatever
+/// `writer` does, `reader` answers from the store, not from what it last saw.
+pub fn a_handle_opened_while_empty_verifies_what_another_enrolled(writer: &dyn Gallery, reader: &dyn Gallery) {
+    assert!(top(reader, DEFAULT, 0, 5).is_empty());
+    assert_eq!(reader.collection_faces(DEFAULT).unwrap(), 0);
+    writer.create_subject(DEFAULT, "Ada", json!({})).unwrap();
+    writer.add_face(DEFAULT, &name("Ada"), face(0, 0.0, 1)).unwrap();
+    let (subject, best) = reader.subject_similarity(DEFAULT, &name("Ada"), &model(), &vector(0, 0.0)).unwrap();
+    assert_eq!(subject.faces, 1);
+    let best = best.expect("the other handle's template is found, not 'no template'");
+    assert!(best.similarity > 0.99, "{best:?}");
+    assert_eq!(reader.collection_faces(DEFAULT).unwrap(), 1);
+    assert_eq!(top(reader, DEFAULT, 0, 5), vec!["Ada"]);
+}
+
+pub fn every_write_through_one_handle_is_read_through_the_other(writer: &dyn Gallery, reader: &dyn Gallery) {
+    writer.create_collection("staff").unwrap();
+    assert_eq!(reader.collections().unwrap(), vec![DEFAULT.to_owned(), "staff".to_owned()]);
+    for (i, who) in ["A", "B", "C"].into_iter().enumerate() {
+        writer.create_subject("staff", who, json!({"n": i})).unwrap();
+        writer.add_face("staff", &name(who), face(i, 0.0, i as u32)).unwrap();
+    }
+    assert_eq!(top(reader, "staff", 1, 1), vec!["B"]);
+    assert_eq!(reader.subject("staff", &name("C")).unwrap().metadata, json!({"n": 2}));
+    assert_eq!(reader.faces("staff", &name("A")).unwrap().len(), 1);
+
+    writer.rename_subject("staff", &name("B"), "Bea").unwrap();
+    assert_eq!(top(reader, "staff", 1, 1), vec!["Bea"]);
+    let extra = writer.add_face("staff", &name("Bea"), face(3, 0.0, 9)).unwrap();
+    assert_eq!(top(reader, "staff", 3, 1), vec!["Bea"]);
+    writer.delete_face("staff", extra.face_id).unwrap();
+    assert_ne!(top(reader, "staff", 3, 1), vec!["Bea"]);
+
+    writer.merge_subjects("staff", &name("C"), &name("A")).unwrap();
+    assert_eq!(top(reader, "staff", 2, 1), vec!["A"], "C's face now answers as A");
+    writer.delete_subject("staff", &name("A")).unwrap();
+    assert!(matches!(reader.subject("staff", &name("A")), Err(GalleryError::UnknownSubject(_))));
+    assert_eq!(top(reader, "staff", 0, 5), vec!["Bea"]);
+    assert_eq!(reader.collection_faces("staff").unwrap(), 1);
+    let (_, best) = reader.subject_similarity("staff", &name("Bea"), &model(), &vector(1, 0.0)).unwrap();
+    assert!(best.unwrap().similarity > 0.99);
+}
+
+pub fn reembedding_through_one_handle_moves_the_other(writer: &dyn Gallery, reader: &dyn Gallery) {
+    for (i, who) in ["A", "B"].into_iter().enumerate() {
+        writer.create_subject(DEFAULT, who, json!({})).unwrap();
+        writer.add_face(DEFAULT, &name(who), face(i, 0.0, i as u32)).unwrap();
+    }
+    assert_eq!(top(reader, DEFAULT, 0, 1), vec!["A"]);
+    let ids: Vec<_> = ["A", "B"].iter().map(|who| writer.faces(DEFAULT, &name(who)).unwrap()[0].id).collect();
+    let new_model = ModelId("conformance-model-2".into());
+    // The new model swaps the two subjects' directions.
+    writer.replace_model(&new_model, vec![(ids[0], vec![0.0, 1.0, 0.0]), (ids[1], vec![1.0, 0.0, 0.0])]).unwrap();
+    assert!(matches!(reader.search(DEFAULT, &model(), &vector(0, 0.0), 1), Err(GalleryError::ModelMismatch { .. })));
+    let best = reader.search(DEFAULT, &new_model, &[1.0, 0.0, 0.0], 1).unwrap();
+    assert_eq!(best[0].subject, "B");
+    assert_eq!(reader.model().unwrap(), Some((new_model, 3)));
+}
+
+/// Instantiates every two-handle check as a `#[test]`. `$make` returns `(writer, reader, guard)`:
+/// two handles opened on one fresh, empty store.
+#[macro_export]
+macro_rules! two_handle_conformance_tests {
+    ($make:expr) => {
+        $crate::two_handle_conformance_tests!(@tests $make;
+            a_handle_opened_while_empty_verifies_what_another_enrolled
+            every_write_through_one_handle_is_read_through_the_other
+            reembedding_through_one_handle_moves_the_other);
+    };
+    (@tests $make:expr; $($check:ident)*) => {
+        $(
+            #[test]
+            fn $check() {
+                let (writer, reader, _guard) = ($make)();
+                $crate::testing::$check(&*writer, &*reader);
+            }
+        )*
+    };
+}
+
 /// Instantiates every conformance check as a `#[test]`. `$make` is a closure returning
 /// `(Box<dyn Gallery>, guard)`, the guard kept alive for the test (a temporary directory, a
 /// database schema).
