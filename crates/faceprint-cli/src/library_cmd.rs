@@ -131,9 +131,7 @@ const SHEET_COLUMNS: usize = 8;
 const SHEET_ROWS: usize = 8;
 
 pub fn run(store: &Store, command: LibraryCommand, quiet: bool) -> Result<ExitCode> {
-    let library = store.library.as_deref().context(
-        "the photo library is kept in SQLite galleries for now: give --gallery a file, not a PostgreSQL URL",
-    )?;
+    let library = store.library.as_deref().context("this gallery was opened without its photo library")?;
     match command {
         LibraryCommand::Add { engine, folders, no_grouping, json } => {
             add(&build_engine(&engine)?, &*store.gallery, library, &folders, !no_grouping, json, quiet)

@@ -335,3 +335,88 @@ fn gallery_copy_moves_a_file_gallery_to_postgres_and_back_and_reruns_add_nothing
     );
     assert!(!String::from_utf8_lossy(&refused.stderr).contains("wrong"), "no password in messages");
 }
+
+fn json_lines(output: &std::process::Output) -> Vec<Value> {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn ok_json(output: &std::process::Output) -> Value {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The photo library on PostgreSQL, as on a file: two `library add` runs at once store each
+/// file once; people are named, split, merged and have faces removed from the command line;
+/// a named person is identified; the server's library routes answer a library key.
+#[test]
+fn the_photo_library_works_on_postgresql_and_two_indexing_runs_store_each_file_once() {
+    let url = PgServer::shared().new_database();
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("photos");
+    let mut files = 0;
+    for person in ["Paul_Martin", "John_Bolton", "Amelie_Mauresmo"] {
+        let into = folder.join(person);
+        std::fs::create_dir_all(&into).unwrap();
+        for photo in photos(person).iter().take(6) {
+            std::fs::copy(photo, into.join(photo.file_name().unwrap())).unwrap();
+            files += 1;
+        }
+    }
+    let add = || {
+        Command::new(env!("CARGO_BIN_EXE_faceprint"))
+            .args(["-q", "--gallery", &url, "library", "add", "--no-grouping", "--json"])
+            .arg(&folder)
+            .output()
+            .unwrap()
+    };
+    let runs = std::thread::scope(|scope| {
+        let one = scope.spawn(add);
+        let two = scope.spawn(add);
+        [one.join().unwrap(), two.join().unwrap()]
+    });
+    for run in &runs {
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    }
+    let status = ok_json(&faceprint(&url, &["library", "status", "--json"]))["status"].clone();
+    assert_eq!((status["photos"].as_u64(), status["files"].as_u64()), (Some(files), Some(files)), "{status}");
+
+    // Grouping, then curation from the command line.
+    ok_json(&faceprint(&url, &["-q", "library", "add", "--json", folder.to_str().unwrap()]));
+    let people = json_lines(&faceprint(&url, &["library", "people", "--json"]));
+    assert!(people.len() >= 3, "{people:?}");
+    let biggest = people[0]["id"].as_i64().unwrap().to_string();
+    let faces = json_lines(&faceprint(&url, &["library", "people", "faces", &biggest]));
+    let named = faceprint(&url, &["library", "people", "name", &biggest, "Anchor Person"]);
+    assert!(named.status.success(), "{}", String::from_utf8_lossy(&named.stderr));
+    let probe = faces[0]["paths"][0].as_str().unwrap().to_owned();
+    let identified = json_lines(&faceprint(&url, &["identify", "--json", &probe]));
+    assert_eq!(identified[0]["faces"][0]["match"], "Anchor Person", "{identified:?}");
+    let found = json_lines(&faceprint(&url, &["library", "search", "--subject", "Anchor Person", "--json"]));
+    assert!(found.len() >= faces.len() - 1, "{} hits for {} faces", found.len(), faces.len());
+
+    let proposal = faceprint(&url, &["library", "people", "split", &biggest, "--json"]);
+    assert!(proposal.status.success(), "{}", String::from_utf8_lossy(&proposal.stderr));
+    let face = faces.last().unwrap()["face"]["face_id"].as_i64().unwrap().to_string();
+    let removed = faceprint(&url, &["library", "people", "remove-face", &biggest, &face]);
+    assert!(removed.status.success(), "{}", String::from_utf8_lossy(&removed.stderr));
+    let unknown = faceprint(&url, &["library", "people", "merge", &biggest, "999999"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown_person"));
+    let left = json_lines(&faceprint(&url, &["library", "people", "faces", &biggest]));
+    assert_eq!(left.len(), faces.len() - 1);
+
+    // The server's library routes, for a library key.
+    let created = faceprint(&url, &["keys", "create", "--scope", "library", "--label", "test"]);
+    let key = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    let server = Server::start(&url, &[]);
+    let get = |path: &str| {
+        let response = client().get(server.url(path)).bearer_auth(&key).send().unwrap();
+        (response.status().as_u16(), response.json::<Value>().unwrap())
+    };
+    let (code, body) = get("/v1/library");
+    assert_eq!((code, body["status"]["photos"].as_u64()), (200, Some(files)), "{body}");
+    let (code, body) = get("/v1/library/people");
+    assert_eq!(code, 200);
+    assert!(body.as_array().unwrap().iter().any(|p| p["name"] == "Anchor Person"), "{body}");
+}

@@ -1,5 +1,6 @@
 //! `gallery copy`: everything of one gallery into another of either kind (collections,
-//! subjects with metadata, faces with crops, API keys), re-runnable, then checked face by face.
+//! subjects with metadata, faces with crops, API keys, the photo library's photos, files,
+//! people, names and bars), re-runnable, then checked face by face.
 
 use std::collections::{HashMap, HashSet};
 
@@ -25,6 +26,9 @@ pub struct CopyReport {
     pub faces_added: usize,
     pub api_keys: usize,
     pub api_keys_added: usize,
+    /// Records of the photo library (photos, people, failed files) read, and those added.
+    pub library_records: usize,
+    pub library_records_added: usize,
     /// Faces of the source found in the destination with the same checksum: equal to `faces`
     /// when the copy is whole.
     pub faces_verified: usize,
@@ -57,10 +61,18 @@ pub fn copy_gallery(
         faces_added: 0,
         api_keys: 0,
         api_keys_added: 0,
+        library_records: 0,
+        library_records_added: 0,
         faces_verified: 0,
     };
 
-    let collections = source.collections()?;
+    // The library's collection comes with the library below, which knows its photos.
+    let library = from.library.as_ref().zip(to.library.as_ref());
+    let collections: Vec<String> = source
+        .collections()?
+        .into_iter()
+        .filter(|c| library.is_none() || c != crate::library::LIBRARY_COLLECTION)
+        .collect();
     report.collections = collections.len();
     for (done, collection) in collections.iter().enumerate() {
         match target.create_collection(collection) {
@@ -83,6 +95,9 @@ pub fn copy_gallery(
         Ok(())
     };
     source.for_each_face(&mut |full| {
+        if library.is_some() && full.collection == crate::library::LIBRARY_COLLECTION {
+            return Ok(());
+        }
         if full.collection != batch_collection || batch.len() == BATCH {
             flush(&batch_collection, &mut batch, &mut report)?;
             batch_collection.clone_from(&full.collection);
@@ -106,6 +121,20 @@ pub fn copy_gallery(
     })?;
     flush(&batch_collection, &mut batch, &mut report)?;
     progress(CopyProgress { phase: "faces", done, total: stats.faces });
+
+    if let Some((source_library, target_library)) = library {
+        // Photos first, then people (their faces are the photos'), then failed files; named
+        // people's templates were copied with the default collection and are recognised.
+        source_library.export_library(&mut |record| {
+            report.library_records += 1;
+            report.library_records_added += usize::from(target_library.import_library(record)?);
+            if report.library_records % BATCH == 0 {
+                progress(CopyProgress { phase: "library", done: report.library_records, total: 0 });
+            }
+            Ok(())
+        })?;
+        progress(CopyProgress { phase: "library", done: report.library_records, total: report.library_records });
+    }
 
     let keys = from.keys.stored_api_keys()?;
     report.api_keys = keys.len();

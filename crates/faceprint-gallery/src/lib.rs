@@ -42,6 +42,7 @@ mod model;
 mod open;
 #[cfg(feature = "postgres")]
 mod pg;
+mod sql;
 mod sqlite;
 mod storage;
 #[cfg(feature = "testing")]

@@ -12,7 +12,8 @@ use crate::{Gallery, IndexKind, KeyStore, Result, SqliteGallery};
 pub struct OpenGallery {
     pub gallery: Arc<dyn Gallery>,
     pub keys: Arc<dyn KeyStore>,
-    /// The photo library kept with it; `None` where the backend has none yet (PostgreSQL).
+    /// The photo library kept with it (every backend has one; `Option` for callers that open a
+    /// gallery without).
     pub library: Option<Arc<dyn Library>>,
     /// Where it lives, for messages: the path, or the URL without its password.
     pub location: String,
@@ -48,7 +49,7 @@ pub fn open_gallery(location: &str, options: &OpenOptions) -> Result<OpenGallery
         }
         let location = gallery.location().to_owned();
         let gallery = Arc::new(gallery);
-        return Ok(OpenGallery { gallery: gallery.clone(), keys: gallery, library: None, location });
+        return Ok(OpenGallery { gallery: gallery.clone(), keys: gallery.clone(), library: Some(gallery), location });
     }
     if let Some(scheme) =
         url_scheme(location).filter(|s| !matches!(s.to_ascii_lowercase().as_str(), "postgres" | "postgresql"))

@@ -255,6 +255,50 @@ fn copies_go_both_ways_are_rerunnable_and_checked() {
     assert_eq!(back.gallery.faces(DEFAULT, &name("Ada")).unwrap().iter().filter(|f| !f.has_crop).count(), 1);
 }
 
+/// `gallery copy` moves the photo library too, both ways: photos, files, people, names, bars,
+/// and named people's templates, which answer identification in the copy as in the original.
+#[test]
+fn the_photo_library_copies_both_ways() {
+    use faceprint_gallery::library::Page;
+    use faceprint_gallery::testing::library::{face as library_face, photo, unit};
+    let dir = tempfile::tempdir().unwrap();
+    let options = OpenOptions::default();
+    let sqlite = open_gallery(dir.path().join("g.db").to_str().unwrap(), &options).unwrap();
+    let library = sqlite.library.clone().unwrap();
+    for (i, content) in ["one", "two", "three"].into_iter().enumerate() {
+        let faces = vec![library_face(unit(0, 0.1 * i as f32), 0.9), library_face(unit(4, 0.1 * i as f32), 0.8)];
+        library.add_photo(photo(&format!("/p/{i}.jpg"), content, faces)).unwrap();
+    }
+    library
+        .record_file_error("/p/bad.jpg", faceprint_gallery::library::FileStamp { size: 1, modified_ns: 2 }, "corrupt")
+        .unwrap();
+    let faces = library.library_faces().unwrap();
+    let ada: Vec<_> = faces.iter().step_by(2).map(|f| f.face_id).collect();
+    let people = library.apply_grouping(&[], &[ada.clone()]).unwrap();
+    library.name_person(people[0], "Ada", false).unwrap();
+    library.remove_face(people[0], ada[2]).unwrap();
+
+    let postgres = open_gallery(&PgServer::shared().new_database(), &options).unwrap();
+    let report = copy_gallery(&sqlite, &postgres, &mut |_| {}).unwrap();
+    assert_eq!((report.library_records, report.library_records_added), (3 + 1 + 1, 5));
+    assert_eq!(report.faces_verified, report.faces, "library faces and templates are checked too");
+    let copied = postgres.library.clone().unwrap();
+    assert_eq!(copied.library_status().unwrap(), library.library_status().unwrap());
+    let people = |l: &dyn faceprint_gallery::library::Library| -> Vec<(Option<String>, usize)> {
+        l.people(Page::ALL).unwrap().into_iter().map(|p| (p.name, p.faces)).collect()
+    };
+    assert_eq!(people(&*copied), people(&*library));
+    assert_eq!(copied.barred().unwrap().len(), 1);
+    let found = postgres.gallery.search(DEFAULT, &faceprint_types::ModelId("test".into()), &unit(0, 0.05), 1).unwrap();
+    assert_eq!(found[0].subject, "Ada", "the named person answers identification in the copy");
+    assert_eq!(copy_gallery(&sqlite, &postgres, &mut |_| {}).unwrap().library_records_added, 0, "re-runnable");
+
+    let back = open_gallery(dir.path().join("back.db").to_str().unwrap(), &options).unwrap();
+    copy_gallery(&postgres, &back, &mut |_| {}).unwrap();
+    assert_eq!(back.library.clone().unwrap().library_status().unwrap(), library.library_status().unwrap());
+    assert_eq!(people(&*back.library.clone().unwrap()), people(&*library));
+}
+
 /// Regression: `for_each_face` read each page of 1,000 faces in a snapshot of its own, though
 /// it said one: a face deleted during an export or copy vanished from it half way (and a
 /// subject could be exported without the faces it had when the walk began).

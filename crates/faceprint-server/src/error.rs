@@ -40,7 +40,7 @@ pub enum ApiError {
     NoRoute,
     #[error("this path does not take this method")]
     MethodNotAllowed,
-    #[error("this server's gallery keeps no photo library (it is kept in SQLite galleries)")]
+    #[error("this server was started without a photo library")]
     NoLibrary,
     #[error(transparent)]
     Engine(#[from] EngineError),

@@ -11,7 +11,9 @@
 mod connect;
 mod follow;
 mod keys;
+mod library;
 mod schema;
+mod sql;
 mod store;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -9,6 +9,8 @@ use crate::{GalleryError, Result};
 
 /// Advisory lock keys ("FPGL" and a purpose), so that faceprint's locks are told from others.
 pub(crate) const MIGRATION_LOCK: i64 = 0x4650_474C_0001;
+/// Taken by every write of the photo library: one library writer at a time, as in SQLite.
+pub(crate) const LIBRARY_LOCK: i64 = 0x4650_474C_0003;
 /// Taken by every write of the change log (in the trigger of migration 1, as a number).
 #[cfg(test)]
 const LOG_LOCK: i64 = 0x4650_474C_0002;
@@ -103,6 +105,55 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE api_keys DROP CONSTRAINT api_keys_scope_check;
     ALTER TABLE api_keys ADD CONSTRAINT api_keys_scope_check
         CHECK (scope IN ('read', 'write', 'library', 'admin'));
+    "#,
+    // 3: the photo library, as in the embedded store (its migrations 3 and 4). A photo's faces
+    // are gallery faces (collection 'library', made with the first photo, one subject per
+    // photo); these tables add its files, the faces' landmarks and quality, people and bars.
+    r#"
+    CREATE TABLE library_photos (
+        id BIGSERIAL PRIMARY KEY,
+        sha256 TEXT NOT NULL UNIQUE,
+        subject_id BIGINT NOT NULL UNIQUE REFERENCES subjects(id) ON DELETE CASCADE,
+        width BIGINT NOT NULL,
+        height BIGINT NOT NULL,
+        rotation BIGINT NOT NULL DEFAULT 0,
+        added_at BIGINT NOT NULL
+    );
+    CREATE TABLE library_files (
+        path TEXT PRIMARY KEY,
+        photo_id BIGINT REFERENCES library_photos(id) ON DELETE CASCADE,
+        size BIGINT NOT NULL,
+        modified_ns BIGINT NOT NULL,
+        error TEXT,
+        missing_since BIGINT,
+        CHECK ((photo_id IS NULL) <> (error IS NULL))
+    );
+    CREATE INDEX library_files_photo ON library_files(photo_id);
+    CREATE TABLE library_people (
+        id BIGSERIAL PRIMARY KEY,
+        name TEXT UNIQUE,
+        subject_id BIGINT REFERENCES subjects(id) ON DELETE SET NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE library_faces (
+        face_id BIGINT PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+        photo_id BIGINT NOT NULL REFERENCES library_photos(id) ON DELETE CASCADE,
+        landmarks TEXT NOT NULL,
+        quality DOUBLE PRECISION NOT NULL,
+        person_id BIGINT REFERENCES library_people(id) ON DELETE SET NULL,
+        template_face_id BIGINT REFERENCES faces(id) ON DELETE SET NULL
+    );
+    CREATE INDEX library_faces_photo ON library_faces(photo_id);
+    CREATE INDEX library_faces_person ON library_faces(person_id);
+    -- Deleting a face looks up the library rows that point at it as a template.
+    CREATE INDEX library_faces_template ON library_faces(template_face_id);
+    CREATE TABLE library_barred (
+        face_id BIGINT NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+        person_id BIGINT NOT NULL REFERENCES library_people(id) ON DELETE CASCADE,
+        split BIGINT,
+        PRIMARY KEY (face_id, person_id)
+    );
+    CREATE INDEX library_barred_person ON library_barred(person_id);
     "#,
 ];
 

@@ -15,7 +15,7 @@ use super::connect::classify;
 use super::{PgGallery, follow};
 use crate::checks::now;
 use crate::follow::{IndexSettings, IndexState, Update};
-use crate::storage::sql;
+use crate::sql::gallery as sql;
 use crate::storage::{Storage, SubjectChange, SubjectList};
 use crate::{
     AddedFace, Candidate, FaceId, FaceRecord, FullFace, GalleryError, NewFace, Result, Subject, SubjectId, SubjectKey,
@@ -185,7 +185,7 @@ impl PgGallery {
     /// transaction of its own that locks the faces table first, because changing the column's
     /// size (`ALTER TABLE`) inside a write, after reading the table, could deadlock with another
     /// server's write doing the same.
-    fn adopt_model(&self, model: &ModelId, dims: usize) -> Result<()> {
+    pub(super) fn adopt_model_first(&self, model: &ModelId, dims: usize) -> Result<()> {
         if self
             .state
             .read()
@@ -495,7 +495,7 @@ impl Storage for PgGallery {
 
     fn insert_faces(&self, collection: &str, faces: Vec<(SubjectKey, NewFace)>) -> Result<Vec<AddedFace>> {
         if let Some((_, first)) = faces.first() {
-            self.adopt_model(&first.model, first.embedding.len())?;
+            self.adopt_model_first(&first.model, first.embedding.len())?;
         }
         self.write(async |tx| {
             let collection = collection_id(&**tx, &self.location, collection).await?;
@@ -524,7 +524,7 @@ impl Storage for PgGallery {
         self.write(async |tx| {
             let db = |e: tokio_postgres::Error| classify(&self.location, &e);
             // First, so that no lock on the table is taken before the exclusive one (see
-            // `adopt_model`).
+            // `adopt_model_first`).
             tx.batch_execute("LOCK TABLE faces IN ACCESS EXCLUSIVE MODE").await.map_err(db)?;
             let faces: i64 = tx.query_one("SELECT count(*) FROM faces", &[]).await.map_err(db)?.get(0);
             if embeddings.len() as i64 != faces {

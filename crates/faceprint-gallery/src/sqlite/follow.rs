@@ -8,7 +8,6 @@ use std::path::Path;
 use faceprint_types::ModelId;
 use rusqlite::{Connection, OptionalExtension};
 
-use super::codec;
 use super::saved::{self, SavedIndex};
 use crate::follow::{AnyIndex, CollectionIndex, CurrentFace, IndexSettings, IndexState, Update};
 use crate::{CompressedIndex, FaceId, GalleryError, HnswIndex, IndexKind, Result, SavedCodes, SubjectId};
@@ -205,7 +204,7 @@ pub(crate) fn changes_since(connection: &Connection, from: i64, model: Option<&(
         let current: Option<(i64, SubjectId, Vec<u8>)> =
             lookup.query_row([face], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
         let current = match current {
-            Some((collection, subject, blob)) => Some((collection, subject, codec::decode(&blob)?)),
+            Some((collection, subject, blob)) => Some((collection, subject, crate::sql::decode_vector(&blob)?)),
             None => None,
         };
         changed.push((face, current));
@@ -228,7 +227,9 @@ fn catch_up(connection: &Connection, entry: &mut CollectionIndex, collection: i6
     for face in changed_faces(connection, saved_seq)? {
         let current: Option<(i64, Vec<u8>)> = lookup.query_row([face], |r| Ok((r.get(0)?, r.get(2)?))).optional()?;
         match current {
-            Some((c, blob)) if c == collection => entry.index.as_dyn_mut().insert(face, &codec::decode(&blob)?)?,
+            Some((c, blob)) if c == collection => {
+                entry.index.as_dyn_mut().insert(face, &crate::sql::decode_vector(&blob)?)?
+            }
             _ => {
                 entry.index.as_dyn_mut().remove(face)?;
             }
@@ -256,7 +257,7 @@ fn read_vectors(
             return Err(GalleryError::DimensionMismatch { gallery: dims, given: blob.len() / 4 });
         }
         ids.push(row.get(0)?);
-        codec::decode_into(blob, &mut matrix);
+        crate::sql::decode_vector_into(blob, &mut matrix);
     }
     Ok((ids, matrix))
 }

@@ -1,13 +1,12 @@
 //! The embedded gallery: one SQLite file (WAL) holding everything, plus an in-memory vector
 //! index per collection that follows the file's change log.
 
-mod codec;
 mod follow;
 pub(crate) mod keys;
 mod library;
-mod library_transfer;
 mod saved;
 mod schema;
+mod sql;
 mod store;
 
 use std::path::{Path, PathBuf};

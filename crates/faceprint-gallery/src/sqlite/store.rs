@@ -8,10 +8,10 @@ use faceprint_types::{BBox, ModelId};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::follow::{changes_since, max_seq, pruned_through, read_model};
-use super::{SqliteGallery, codec, schema};
+use super::{SqliteGallery, schema};
 use crate::checks::now;
 use crate::follow::{IndexSettings, IndexState, Update};
-use crate::storage::sql;
+use crate::sql::gallery as sql;
 use crate::storage::{Storage, SubjectChange, SubjectList};
 use crate::{AddedFace, FaceId, FaceRecord, FullFace, GalleryError, NewFace, Result, Subject, SubjectId, SubjectKey};
 
@@ -50,7 +50,7 @@ fn face_from_row(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<(FaceRe
 }
 
 fn with_embedding((mut record, blob): (FaceRecord, Vec<u8>)) -> Result<FaceRecord> {
-    record.embedding = codec::decode(&blob)?;
+    record.embedding = crate::sql::decode_vector(&blob)?;
     Ok(record)
 }
 
@@ -58,7 +58,7 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
     e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)
 }
 
-pub(super) fn collection_id(connection: &Connection, name: &str) -> Result<i64> {
+fn collection_id(connection: &Connection, name: &str) -> Result<i64> {
     connection
         .prepare_cached(sql::COLLECTION_ID)?
         .query_row([name], |r| r.get(0))
@@ -66,7 +66,7 @@ pub(super) fn collection_id(connection: &Connection, name: &str) -> Result<i64> 
         .ok_or_else(|| GalleryError::UnknownCollection(name.to_owned()))
 }
 
-pub(super) fn subject(connection: &Connection, collection: i64, key: &SubjectKey) -> Result<Subject> {
+fn subject(connection: &Connection, collection: i64, key: &SubjectKey) -> Result<Subject> {
     let found = match key {
         SubjectKey::Id(id) => connection
             .prepare_cached(&sql::subject_by_id())?
@@ -79,7 +79,7 @@ pub(super) fn subject(connection: &Connection, collection: i64, key: &SubjectKey
 }
 
 /// Makes `model` the gallery's model if it has none (or no faces), else checks it is the same.
-fn adopt_model(tx: &Transaction<'_>, model: &ModelId, dims: usize) -> Result<()> {
+pub(super) fn adopt_model(tx: &Transaction<'_>, model: &ModelId, dims: usize) -> Result<()> {
     match read_model(tx)? {
         Some((current, current_dims)) if current == *model && current_dims == dims => Ok(()),
         Some((current, current_dims)) => {
@@ -105,7 +105,7 @@ fn set_model(tx: &Transaction<'_>, model: &ModelId, dims: usize) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn add_face_in(tx: &Transaction<'_>, collection: i64, key: &SubjectKey, face: NewFace) -> Result<AddedFace> {
+fn add_face_in(tx: &Transaction<'_>, collection: i64, key: &SubjectKey, face: NewFace) -> Result<AddedFace> {
     crate::checks::check_face(&face)?;
     let subject_id = subject(tx, collection, key)?.id;
     adopt_model(tx, &face.model, face.embedding.len())?;
@@ -123,7 +123,7 @@ pub(super) fn add_face_in(tx: &Transaction<'_>, collection: i64, key: &SubjectKe
     .execute(params![
         subject_id,
         face.model.0,
-        codec::encode(&face.embedding),
+        crate::sql::encode_vector(&face.embedding),
         face.detection_score as f64,
         b.x1 as f64,
         b.y1 as f64,
@@ -141,15 +141,8 @@ pub(super) fn add_face_in(tx: &Transaction<'_>, collection: i64, key: &SubjectKe
 
 impl SqliteGallery {
     /// Runs `work` in one write transaction (taken at once, so concurrent writers queue instead
-    /// of failing), commits durably, then shows the change to this process's indexes.
-    pub(super) fn write<T>(&self, work: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let out = self.commit(work)?;
-        crate::storage::catch_up(self)?;
-        Ok(out)
-    }
-
-    /// [`SqliteGallery::write`] without the catching up ([`crate::storage`] does it).
-    fn commit<T>(&self, work: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    /// of failing) and commits it durably; the caller then shows the change to the indexes.
+    pub(super) fn commit<T>(&self, work: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let mut connection = self.writer();
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -370,7 +363,7 @@ impl Storage for SqliteGallery {
             let mut update = tx.prepare_cached(sql::UPDATE_EMBEDDING)?;
             let mut updated = 0;
             for (id, vector) in &embeddings {
-                updated += update.execute(params![model.0, codec::encode(vector), id])?;
+                updated += update.execute(params![model.0, crate::sql::encode_vector(vector), id])?;
             }
             if updated as i64 != faces || embeddings.len() != updated {
                 return Err(GalleryError::Invalid(format!(

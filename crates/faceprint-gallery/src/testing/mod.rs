@@ -12,6 +12,7 @@
 //!
 //! Each check takes a fresh gallery; vectors are small (8-d) and deterministic.
 
+pub mod library;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 

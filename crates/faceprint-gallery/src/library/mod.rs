@@ -6,6 +6,14 @@
 //! search: the same vector index, and a result per photo, ranked by its best face. The tables
 //! here add what a gallery does not know: files (by path, with the size and time they had, or
 //! the error they gave), face landmarks and quality, people, and faces barred from a person.
+//!
+//! The library is written once for every store, in portable SQL ([`store`]); a backend only
+//! opens its transactions ([`store::LibraryStorage`]).
+
+mod store;
+mod transfer;
+
+pub(crate) use store::LibraryStorage;
 
 use faceprint_types::BBox;
 use serde::Serialize;
