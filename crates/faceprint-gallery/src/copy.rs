@@ -128,7 +128,7 @@ pub fn copy_gallery(
         source_library.export_library(&mut |record| {
             report.library_records += 1;
             report.library_records_added += usize::from(target_library.import_library(record)?);
-            if report.library_records % BATCH == 0 {
+            if report.library_records.is_multiple_of(BATCH) {
                 progress(CopyProgress { phase: "library", done: report.library_records, total: 0 });
             }
             Ok(())
