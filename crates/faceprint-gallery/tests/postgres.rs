@@ -274,7 +274,7 @@ fn the_photo_library_copies_both_ways() {
         .unwrap();
     let faces = library.library_faces().unwrap();
     let ada: Vec<_> = faces.iter().step_by(2).map(|f| f.face_id).collect();
-    let people = library.apply_grouping(&[], &[ada.clone()]).unwrap();
+    let people = library.apply_grouping(&[], std::slice::from_ref(&ada)).unwrap();
     library.name_person(people[0], "Ada", false).unwrap();
     library.remove_face(people[0], ada[2]).unwrap();
 
