@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use faceprint::contract::{LibraryStatusOut, PersonOut, PhotoHitOut};
 use faceprint::library::{
-    GroupingOptions, Library, MAX_SPLIT_STRICTNESS, Page, Person, PhotoHit, group_new_faces, index_folders,
-    propose_split,
+    GroupingOptions, Library, MAX_SPLIT_STRICTNESS, Page, PhotoHit, group_new_faces, index_folders, split_person,
 };
 use faceprint::{FaceEngine, FaceSelect, Gallery, SubjectKey};
 use serde_json::json;
@@ -209,12 +209,12 @@ fn add(
 }
 
 fn status(library: &dyn Library, json: bool) -> Result<ExitCode> {
-    let status = library.library_status()?;
-    let errors = library.file_errors(Page::ALL)?;
+    let out = LibraryStatusOut::new(library.library_status()?, library.file_errors(Page::ALL)?);
     if json {
-        println!("{}", json!({ "status": status, "errors": errors }));
+        println!("{}", serde_json::to_string(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
+    let (status, errors) = (out.status, out.errors);
     println!(
         "{} photos ({} files), {} faces, {} people ({} named), {} unassigned faces, {} files failed, \
          {} files missing",
@@ -233,7 +233,7 @@ fn status(library: &dyn Library, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn person_line(person: &Person) -> String {
+fn person_line(person: &PersonOut) -> String {
     let face = person.representative_face.map_or("-".to_owned(), |f| f.to_string());
     format!(
         "person {:>5}  {:>5} faces  face {face}  {}",
@@ -246,7 +246,7 @@ fn person_line(person: &Person) -> String {
 fn people(library: &dyn Library, json: bool) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    for person in library.people(Page::ALL)? {
+    for person in library.people(Page::ALL)?.into_iter().map(PersonOut::from) {
         match json {
             true => writeln!(out, "{}", serde_json::to_string(&person)?)?,
             false => writeln!(out, "{}", person_line(&person))?,
@@ -266,9 +266,11 @@ fn people_action(library: &dyn Library, action: PeopleCommand) -> Result<ExitCod
                 ),
                 other => other?,
             };
-            println!("{}", person_line(&named))
+            println!("{}", person_line(&named.into()))
         }
-        PeopleCommand::Merge { into, from } => println!("{}", person_line(&library.merge_people(into, from)?)),
+        PeopleCommand::Merge { into, from } => {
+            println!("{}", person_line(&library.merge_people(into, from)?.into()))
+        }
         PeopleCommand::RemoveFace { person, face } => {
             library.remove_face(person, face)?;
             println!("face {face} removed from person {person}; it will not rejoin");
@@ -280,22 +282,18 @@ fn people_action(library: &dyn Library, action: PeopleCommand) -> Result<ExitCod
             }
         }
         PeopleCommand::Split { person, apply, strictness, json } => {
-            let groups = propose_split(library, person, strictness)?;
+            let split = split_person(library, person, strictness, apply)?;
             if json {
-                println!("{}", json!({ "person": person, "groups": groups, "applied": apply && groups.len() > 1 }));
-            } else if groups.len() < 2 {
+                println!("{}", serde_json::to_string(&split)?);
+            } else if split.groups.len() < 2 {
                 println!("person {person}: its faces hold together; no split proposed");
             } else {
-                for (i, group) in groups.iter().enumerate() {
+                for (i, group) in split.groups.iter().enumerate() {
                     let stays = if i == 0 { " (stays)" } else { "" };
                     println!("group {}{stays}: faces {:?}", i + 1, group);
                 }
-            }
-            if apply && groups.len() > 1 {
-                for created in library.split_person(person, &groups[1..])? {
-                    if !json {
-                        println!("{}", person_line(&created));
-                    }
+                for created in &split.created {
+                    println!("{}", person_line(created));
                 }
             }
         }
@@ -343,7 +341,7 @@ fn search(gallery: &dyn Gallery, library: &dyn Library, args: SearchArgs) -> Res
     let mut out = std::io::BufWriter::new(stdout.lock());
     for hit in &hits {
         if args.json {
-            writeln!(out, "{}", hit_record(hit))?;
+            writeln!(out, "{}", serde_json::to_string(&PhotoHitOut::from(hit.clone()))?)?;
         } else {
             let path = hit.photo.paths.first().map_or("?", String::as_str);
             writeln!(out, "{:.3}  {path}  face {}", hit.similarity, hit.face_id)?;
@@ -354,19 +352,6 @@ fn search(gallery: &dyn Gallery, library: &dyn Library, args: SearchArgs) -> Res
         write_sheet(&engine, &hits, sheet)?;
     }
     Ok(if hits.is_empty() { ExitCode::from(1) } else { ExitCode::SUCCESS })
-}
-
-fn hit_record(hit: &PhotoHit) -> serde_json::Value {
-    let b = hit.bbox;
-    json!({
-        "photo_id": hit.photo.id,
-        "path": hit.photo.paths.first(),
-        "paths": hit.photo.paths,
-        "similarity": hit.similarity,
-        "face_id": hit.face_id,
-        "bbox": [b.x1, b.y1, b.x2, b.y2],
-        "person": hit.person,
-    })
 }
 
 /// Pixels of a thumbnail's side on the contact sheet.

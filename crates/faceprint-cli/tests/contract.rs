@@ -158,3 +158,64 @@ fn the_command_line_and_the_api_answer_in_the_same_shapes() {
     let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
     let _ = server.wait();
 }
+
+/// The photo library's answers (status, a person, a split, a search hit) in one shape on the
+/// command line and in the API, pinned by golden files as the others.
+#[test]
+fn the_library_answers_in_the_same_shapes_on_the_command_line_and_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.db");
+    let photos = dir.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    for (name, n) in [("Abdullah_Gul", 13), ("Abdullah_Gul", 14), ("Abdullah_Gul", 16), ("Paul_Martin", 1)] {
+        std::fs::copy(lfw(name, n), photos.join(format!("{name}_{n}.jpg"))).unwrap();
+    }
+    let added = Command::new(env!("CARGO_BIN_EXE_faceprint"))
+        .args(["-q", "--gallery", s(&db), "library", "add", s(&photos)])
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let key = Command::new(env!("CARGO_BIN_EXE_faceprint"))
+        .args(["--gallery", s(&db), "keys", "create", "--scope", "library"])
+        .output()
+        .unwrap();
+    let key = String::from_utf8(key.stdout).unwrap().trim().to_owned();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_faceprint"))
+        .args(["--gallery", s(&db), "serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().strip_prefix("faceprint listening on ").unwrap().to_owned();
+    let client = reqwest::blocking::Client::new();
+    let answer = |request: reqwest::blocking::RequestBuilder| -> Value {
+        let response = request.bearer_auth(&key).send().unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        serde_json::from_slice(&response.bytes().unwrap()).unwrap()
+    };
+
+    check(
+        "library_status",
+        cli(&db, &["library", "status", "--json"]),
+        answer(client.get(format!("{base}/v1/library"))),
+    );
+    let person = cli(&db, &["library", "people", "--json"]);
+    let id = person["id"].as_i64().unwrap();
+    check("library_person", person, answer(client.get(format!("{base}/v1/library/people")))[0].clone());
+    check(
+        "library_split",
+        cli(&db, &["library", "people", "split", &id.to_string(), "--json"]),
+        answer(client.post(format!("{base}/v1/library/people/{id}/split"))),
+    );
+    let probe = lfw("Abdullah_Gul", 13);
+    check(
+        "library_hit",
+        cli(&db, &["library", "search", "--photo", s(&probe), "--json"]),
+        answer(client.post(format!("{base}/v1/library/search")).body(std::fs::read(&probe).unwrap()))[0].clone(),
+    );
+
+    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    let _ = server.wait();
+}

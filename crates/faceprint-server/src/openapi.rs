@@ -41,7 +41,8 @@ use crate::routes::schema;
         schema::FaceOut, schema::ImageOut, schema::CompareOut, schema::CandidateOut,
         schema::IdentifiedOut, schema::IdentifyOut, schema::VerifyOut, schema::SubjectOut, schema::FaceRecordOut,
         schema::SubjectDetailOut, schema::NewSubjectIn, schema::PatchSubjectIn, schema::EnrolledOut,
-        schema::DeletedOut, schema::Health, schema::DeviceInfo, crate::routes::library::NameIn, crate::routes::library::MergeIn, crate::ErrorBody, crate::error::ErrorDetail,
+        schema::DeletedOut, schema::LibraryStatusOut, schema::LibraryCountsOut, schema::FileErrorOut,
+        schema::PersonOut, schema::SplitOut, schema::PhotoHitOut, schema::Health, schema::DeviceInfo, crate::routes::library::NameIn, crate::routes::library::MergeIn, crate::ErrorBody, crate::error::ErrorDetail,
     )),
     modifiers(&BearerAuth)
 )]

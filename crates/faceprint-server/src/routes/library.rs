@@ -8,11 +8,10 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::header;
 use axum::response::IntoResponse;
-use faceprint::library::{
-    FileError, Library, LibraryFace, LibraryStatus, MAX_SPLIT_STRICTNESS, Page, Person, PhotoHit, propose_split,
-};
+use faceprint::contract::{LibraryStatusOut, PersonOut, PhotoHitOut, SplitOut};
+use faceprint::library::{Library, LibraryFace, MAX_SPLIT_STRICTNESS, Page, split_person as split};
 use faceprint::{FaceSelect, SubjectKey};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::engine::infer;
@@ -65,22 +64,16 @@ impl PageQuery {
     }
 }
 
-#[derive(Debug, Serialize)]
-pub struct StatusOut {
-    pub status: LibraryStatus,
-    pub errors: Vec<FileError>,
-}
-
 /// Counts (photos, files, faces, people, named people, unassigned faces, errors) and the files
 /// that could not be indexed.
 #[utoipa::path(get, path = "/v1/library", tag = "library",
-    responses((status = 200, description = "{status, errors}"), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
-pub async fn status(State(state): State<AppState>) -> Result<Json<StatusOut>, ApiError> {
+    responses((status = 200, body = LibraryStatusOut), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
+pub async fn status(State(state): State<AppState>) -> Result<Json<LibraryStatusOut>, ApiError> {
     let out = library_call(&state, |library| {
-        Ok::<_, ApiError>(StatusOut {
-            status: library.library_status()?,
-            errors: library.file_errors(Page { offset: 0, limit: DEFAULT_PAGE })?,
-        })
+        Ok::<_, ApiError>(LibraryStatusOut::new(
+            library.library_status()?,
+            library.file_errors(Page { offset: 0, limit: DEFAULT_PAGE })?,
+        ))
     })
     .await?;
     Ok(Json(out))
@@ -89,13 +82,14 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<StatusOut>, Ap
 /// The people, most faces first, a page at a time: id, name (`null` until named), faces,
 /// representative face.
 #[utoipa::path(get, path = "/v1/library/people", tag = "library", params(PageQuery),
-    responses((status = 200, description = "[{id, name, faces, representative_face, subject_id}]"), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = Vec<PersonOut>), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
 pub async fn people(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<PageQuery>,
-) -> Result<Json<Vec<Person>>, ApiError> {
+) -> Result<Json<Vec<PersonOut>>, ApiError> {
     let page = query.page()?;
-    Ok(Json(library_call(&state, move |library| Ok(library.people(page)?)).await?))
+    let people = library_call(&state, move |library| Ok(library.people(page)?)).await?;
+    Ok(Json(people.into_iter().map(Into::into).collect()))
 }
 
 /// A person's faces, best quality first, a page at a time.
@@ -137,15 +131,15 @@ pub struct NameIn {
 
 /// Names a person: it becomes the gallery subject of that name (default collection).
 #[utoipa::path(post, path = "/v1/library/people/{id}/name", tag = "library", request_body = NameIn,
-    responses((status = 200, description = "the person"), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = PersonOut), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
 pub async fn name_person(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<NameIn>,
-) -> Result<Json<Person>, ApiError> {
-    Ok(Json(
-        library_call(&state, move |library| Ok(library.name_person(id, &body.name, body.merge_into_subject)?)).await?,
-    ))
+) -> Result<Json<PersonOut>, ApiError> {
+    let named =
+        library_call(&state, move |library| Ok(library.name_person(id, &body.name, body.merge_into_subject)?)).await?;
+    Ok(Json(named.into()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -156,13 +150,13 @@ pub struct MergeIn {
 
 /// Moves every face of `from` into this person.
 #[utoipa::path(post, path = "/v1/library/people/{id}/merge", tag = "library", request_body = MergeIn,
-    responses((status = 200, description = "the person"), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = PersonOut), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
 pub async fn merge_people(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<MergeIn>,
-) -> Result<Json<Person>, ApiError> {
-    Ok(Json(library_call(&state, move |library| Ok(library.merge_people(id, body.from)?)).await?))
+) -> Result<Json<PersonOut>, ApiError> {
+    Ok(Json(library_call(&state, move |library| Ok(library.merge_people(id, body.from)?)).await?.into()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -184,17 +178,10 @@ pub(crate) fn checked_strictness(strictness: Option<f32>) -> Result<f32, ApiErro
     Ok(strictness)
 }
 
-#[derive(Debug, Serialize)]
-pub struct SplitOut {
-    pub groups: Vec<Vec<i64>>,
-    /// The people made by applying it.
-    pub created: Vec<Person>,
-}
-
 /// Proposes sub-groups of a person's faces, re-clustered more strictly; `?apply=true` moves
 /// all but the largest to new people in one transaction (merging one back undoes it).
 #[utoipa::path(post, path = "/v1/library/people/{id}/split", tag = "library", params(SplitQuery),
-    responses((status = 200, description = "{groups, created}"), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = SplitOut), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
 pub async fn split_person(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
@@ -202,32 +189,22 @@ pub async fn split_person(
 ) -> Result<Json<SplitOut>, ApiError> {
     let strictness = checked_strictness(query.strictness)?;
     let apply = query.apply.unwrap_or(false);
-    let out = library_call(&state, move |library| {
-        let groups = propose_split(library.as_ref(), id, strictness)?;
-        let created = match apply && groups.len() > 1 {
-            true => library.split_person(id, &groups[1..])?,
-            false => Vec::new(),
-        };
-        Ok(SplitOut { groups, created })
-    })
-    .await?;
-    Ok(Json(out))
+    Ok(Json(library_call(&state, move |library| Ok(split(library.as_ref(), id, strictness, apply)?)).await?))
 }
 
 /// Takes a face from a person; it never rejoins that person.
 #[utoipa::path(delete, path = "/v1/library/people/{id}/faces/{face}", tag = "library",
-    responses((status = 200, description = "the person"), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = PersonOut), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
 pub async fn remove_face(
     State(state): State<AppState>,
     ApiPath((id, face)): ApiPath<(i64, i64)>,
-) -> Result<Json<Person>, ApiError> {
-    Ok(Json(
-        library_call(&state, move |library| {
-            library.remove_face(id, face)?;
-            Ok(library.person(id)?)
-        })
-        .await?,
-    ))
+) -> Result<Json<PersonOut>, ApiError> {
+    let person = library_call(&state, move |library| {
+        library.remove_face(id, face)?;
+        Ok(library.person(id)?)
+    })
+    .await?;
+    Ok(Json(person.into()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -243,32 +220,6 @@ pub struct SearchQuery {
 /// The lowest search threshold taken: faceprints of strangers score about 0 ± 0.1, so a lower
 /// one matches every photo and only lists the library.
 pub const MIN_SEARCH_THRESHOLD: f32 = 0.1;
-
-#[derive(Debug, Serialize)]
-pub struct HitOut {
-    pub photo_id: i64,
-    pub path: Option<String>,
-    pub paths: Vec<String>,
-    pub similarity: f32,
-    pub face_id: i64,
-    pub bbox: [f32; 4],
-    pub person: Option<i64>,
-}
-
-impl From<PhotoHit> for HitOut {
-    fn from(hit: PhotoHit) -> Self {
-        let b = hit.bbox;
-        HitOut {
-            photo_id: hit.photo.id,
-            path: hit.photo.paths.first().cloned(),
-            paths: hit.photo.paths,
-            similarity: hit.similarity,
-            face_id: hit.face_id,
-            bbox: [b.x1, b.y1, b.x2, b.y2],
-            person: hit.person,
-        }
-    }
-}
 
 /// The search's threshold and limit, checked before any work.
 fn search_bounds(state: &AppState, query: &SearchQuery) -> Result<(f32, usize), ApiError> {
@@ -293,7 +244,7 @@ fn search_with(
     library: &dyn Library,
     queries: Vec<Vec<f32>>,
     (threshold, limit): (f32, usize),
-) -> Result<Vec<HitOut>, ApiError> {
+) -> Result<Vec<PhotoHitOut>, ApiError> {
     let hits = faceprint::library::search_photos(
         state.gallery.as_ref(),
         library,
@@ -302,18 +253,18 @@ fn search_with(
         threshold,
         limit,
     )?;
-    Ok(hits.into_iter().map(HitOut::from).collect())
+    Ok(hits.into_iter().map(PhotoHitOut::from).collect())
 }
 
 /// Photos where the person of the posted photo (its largest face) appears, best first.
 #[utoipa::path(post, path = "/v1/library/search", tag = "library", params(SearchQuery),
     request_body(content = Vec<u8>, description = "as /v1/detect", content_type = "image/jpeg"),
-    responses((status = 200, description = "[{photo_id, path, paths, similarity, face_id, bbox, person}]"), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = Vec<PhotoHitOut>), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
 pub async fn search_by_photo(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<SearchQuery>,
     request: Request,
-) -> Result<Json<Vec<HitOut>>, ApiError> {
+) -> Result<Json<Vec<PhotoHitOut>>, ApiError> {
     library(&state)?;
     let bounds = search_bounds(&state, &query)?;
     let (bytes, share) = read_image(request, state.config.max_body_bytes, &state.bodies).await?;
@@ -330,11 +281,11 @@ pub async fn search_by_photo(
 
 /// Photos where a gallery subject (a named person, or anyone enrolled) appears, best first.
 #[utoipa::path(get, path = "/v1/library/search", tag = "library", params(SearchQuery),
-    responses((status = 200, description = "[{photo_id, path, paths, similarity, face_id, bbox, person}]"), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = Vec<PhotoHitOut>), (status = "4XX", body = crate::ErrorBody)), security(("bearer" = [])))]
 pub async fn search_by_subject(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<SearchQuery>,
-) -> Result<Json<Vec<HitOut>>, ApiError> {
+) -> Result<Json<Vec<PhotoHitOut>>, ApiError> {
     let Some(subject) = query.subject.clone() else {
         return Err(ApiError::bad_request("bad_query", "give ?subject=NAME, or POST a photo"));
     };

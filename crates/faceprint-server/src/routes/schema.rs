@@ -3,8 +3,8 @@
 
 use faceprint::FaceSelect;
 pub use faceprint::contract::{
-    CandidateOut, CompareOut, EnrolledOut, FaceOut, FaceRecordOut, IdentifiedOut, IdentifyOut, ImageOut,
-    SubjectDetailOut, SubjectOut, VerifyOut,
+    CandidateOut, CompareOut, EnrolledOut, FaceOut, FaceRecordOut, FileErrorOut, IdentifiedOut, IdentifyOut, ImageOut,
+    LibraryCountsOut, LibraryStatusOut, PersonOut, PhotoHitOut, SplitOut, SubjectDetailOut, SubjectOut, VerifyOut,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

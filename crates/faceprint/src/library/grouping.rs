@@ -184,6 +184,24 @@ pub fn propose_split(library: &dyn Library, person: PersonId, strictness: f32) -
     Ok(groups)
 }
 
+/// Proposes a split of `person` ([`propose_split`]) and, with `apply`, moves every group but
+/// the largest to a new person in one transaction: what `library people split` and the API's
+/// split both run.
+pub fn split_person(
+    library: &dyn Library,
+    person: PersonId,
+    strictness: f32,
+    apply: bool,
+) -> Result<crate::contract::SplitOut, Error> {
+    let groups = propose_split(library, person, strictness)?;
+    let applied = apply && groups.len() > 1;
+    let created = match applied {
+        true => library.split_person(person, &groups[1..])?.into_iter().map(Into::into).collect(),
+        false => Vec::new(),
+    };
+    Ok(crate::contract::SplitOut { person, groups, applied, created })
+}
+
 #[cfg(test)]
 mod split_tests {
     /// The bound holds at the mechanism, whoever calls it: refused before anything is read.

@@ -24,6 +24,8 @@ pub use faceprint_gallery::library::{
     FileError, FileStamp, KnownFile, LIBRARY_COLLECTION, Library, LibraryFace, LibraryPhoto, LibraryRecord,
     LibraryStatus, MissingFile, NewLibraryFace, NewPhoto, Page, Person, PersonId, PhotoId, TEMPLATES_PER_PERSON,
 };
-pub use grouping::{GroupingOptions, GroupingReport, MAX_SPLIT_STRICTNESS, group_new_faces, propose_split};
+pub use grouping::{
+    GroupingOptions, GroupingReport, MAX_SPLIT_STRICTNESS, group_new_faces, propose_split, split_person,
+};
 pub use index::{IndexReport, SkippedFolder, image_files, index_folders};
 pub use search::{PhotoHit, SUBJECT_PROBES, indexed_image, search_photos, subject_probes};

@@ -5,6 +5,10 @@
 //! The CLI wraps a body in [`PathRecord`] (`{"path", …body}` or `{"path", "error"}`); the API
 //! sends the body itself.
 
+mod library;
+
+pub use library::{FileErrorOut, LibraryCountsOut, LibraryStatusOut, PersonOut, PhotoHitOut, SplitOut};
+
 use serde::Serialize;
 
 use crate::analysis::QualityReport;
