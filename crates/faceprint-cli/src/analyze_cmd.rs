@@ -41,7 +41,7 @@ pub fn draw_analysis(image: &mut faceprint::imaging::RgbImage, faces: &ImageFace
         }
         if let Some(fit) = &analysis.pose_fit {
             // Axes half a reference-face unit long from the nose tip.
-            let nose = faceprint::analysis::solver::REFERENCE_FACE[5].1;
+            let nose = faceprint_vision::analysis::pose::REFERENCE_FACE[5].1;
             let tip = |d: [f64; 3]| fit.project([nose[0] + d[0], nose[1] + d[1], nose[2] + d[2]]);
             if let (Some(o), Some(x), Some(y), Some(z)) =
                 (tip([0.0; 3]), tip([0.5, 0.0, 0.0]), tip([0.0, 0.5, 0.0]), tip([0.0, 0.0, -0.5]))

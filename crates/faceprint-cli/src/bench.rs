@@ -7,8 +7,8 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use faceprint::eval::{k_fold_accuracy, parse_lfw_pairs, score_pairs};
 use faceprint::{Embedding, FaceEngine, FaceSelect, ModelId, ModelPack, StageTimes};
+use faceprint_eval::{k_fold_accuracy, parse_lfw_pairs, score_pairs};
 use serde::Deserialize;
 use serde_json::json;
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use faceprint::cluster::{ClusterFace, ClusterParams, cluster};
-use faceprint::eval::clustering::{ClusterScores, agglomerative_average, dbscan, score_clustering};
+use faceprint_eval::clustering::{ClusterScores, agglomerative_average, dbscan, score_clustering};
 use serde_json::{Value, json};
 
 use crate::bench_search::{SyntheticArgs, draw, fit_real_faces, probes};

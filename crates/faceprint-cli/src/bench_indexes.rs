@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use faceprint::ImpostorModel;
-use faceprint::index::{CompressedIndex, CompressedParams, ExactIndex, ScoredFace, VectorIndex};
+use faceprint_gallery::{CompressedIndex, CompressedParams, ExactIndex, ScoredFace, VectorIndex};
 use ndarray::{ArrayView2, linalg::general_mat_mul};
 use serde_json::{Value, json};
 

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Result, bail};
-use faceprint::index::{CompressedIndex, HnswIndex, VectorIndex};
 use faceprint::{DEFAULT_COLLECTION, EnrolPolicy, FaceSelect, Gallery, HnswParams, IndexKind, NewFace, SqliteGallery};
+use faceprint_gallery::{CompressedIndex, HnswIndex, VectorIndex};
 use ndarray::{Array2, linalg::general_mat_mul};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -144,7 +144,7 @@ pub(crate) fn fit_real_faces(
     };
     let mut images = Vec::new();
     for (root, pattern) in [("lfw-devtest/images", "jpg"), ("orl", "pgm")] {
-        let protocol = faceprint::eval::identification::lfw_protocol(&testdata.join(root))?;
+        let protocol = faceprint_eval::identification::lfw_protocol(&testdata.join(root))?;
         for (subject, path) in protocol.enrol.into_iter().chain(protocol.probes) {
             if path.extension().is_some_and(|e| e == pattern) {
                 images.push((format!("{root}/{subject}"), path));
@@ -188,14 +188,14 @@ pub(crate) fn fit_real_faces(
 
     let text = std::fs::read_to_string(testdata.join("lfw-devtest/pairs.txt"))?;
     let pairs =
-        faceprint::eval::parse_lfw_pairs(&text, &testdata.join("lfw-devtest/images")).map_err(anyhow::Error::msg)?;
-    let paths = faceprint::eval::pair_images(&pairs);
+        faceprint_eval::parse_lfw_pairs(&text, &testdata.join("lfw-devtest/images")).map_err(anyhow::Error::msg)?;
+    let paths = faceprint_eval::pair_images(&pairs);
     let embeddings = engine
         .process_files(&paths, FaceSelect::Center, true)
         .into_iter()
         .filter_map(|o| Some((o.path, o.result.ok()?.embedding(0).ok()?.clone())))
         .collect();
-    let genuine: Vec<f32> = faceprint::eval::score_pairs(&pairs, &embeddings)
+    let genuine: Vec<f32> = faceprint_eval::score_pairs(&pairs, &embeddings)
         .into_iter()
         .filter(|p| p.same)
         .filter_map(|p| p.similarity)

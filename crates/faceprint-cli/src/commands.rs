@@ -3,8 +3,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use faceprint::eval::{k_fold_accuracy, pair_images, parse_lfw_pairs, roc_auc, roc_curve, score_pairs, tar_at_far};
 use faceprint::{DecodeLimits, DetectOptions, FaceEngine, FaceSelect, InputSizing, ModelPack, RuntimeOptions};
+use faceprint_eval::{k_fold_accuracy, pair_images, parse_lfw_pairs, roc_auc, roc_curve, score_pairs, tar_at_far};
 
 use crate::cli::{BenchCommand, Cli, Command, EngineArgs, EvalCommand, ModelsCommand, PhotoArgs, ProtocolArg};
 use crate::gallery_cmd::{self, open_store};
@@ -383,7 +383,7 @@ fn compare(args: &EngineArgs, a: &Path, b: &Path, select: FaceSelect, json: bool
 }
 
 /// An LFW-style `pairs.txt` with its images under `root`; none is an error.
-pub(crate) fn read_lfw_pairs(pairs_path: &Path, root: &Path) -> Result<Vec<faceprint::eval::LfwPair>> {
+pub(crate) fn read_lfw_pairs(pairs_path: &Path, root: &Path) -> Result<Vec<faceprint_eval::LfwPair>> {
     let text = std::fs::read_to_string(pairs_path).with_context(|| format!("reading {}", pairs_path.display()))?;
     let pairs = parse_lfw_pairs(&text, root)
         .map_err(anyhow::Error::msg)
@@ -425,8 +425,8 @@ fn eval_lfw(
     let scores = score_pairs(&pairs, &embeddings);
     let (mean, std, _) = k_fold_accuracy(&scores, 10);
     let threshold = engine.threshold();
-    let at_threshold = faceprint::eval::accuracy_at(&scores, threshold);
-    let (best_t, best_acc) = faceprint::eval::best_threshold(&scores);
+    let at_threshold = faceprint_eval::accuracy_at(&scores, threshold);
+    let (best_t, best_acc) = faceprint_eval::best_threshold(&scores);
     let roc = roc_curve(&scores);
     let auc = roc_auc(&roc);
     let tar2 = tar_at_far(&scores, 1e-2);
@@ -579,7 +579,7 @@ fn eval_identify(
     gate: Option<faceprint::analysis::QualityGate>,
     quiet: bool,
 ) -> Result<ExitCode> {
-    use faceprint::eval::identification::{lfw_protocol, orl_protocol};
+    use faceprint_eval::identification::{lfw_protocol, orl_protocol};
     let protocol = match protocol {
         ProtocolArg::Orl => orl_protocol(root)?,
         ProtocolArg::Lfw => lfw_protocol(root)?,
@@ -593,7 +593,8 @@ fn eval_identify(
     let gallery =
         faceprint::SqliteGallery::builder().index(faceprint::IndexKind::Exact).open(dir.path().join("eval.db"))?;
     let bar = progress::bar(protocol.enrol.len() + protocol.probes.len(), quiet, "enrol, then identify");
-    let (report, _) = engine.evaluate_identification(
+    let (report, _) = faceprint_eval::identification::evaluate_identification(
+        &engine,
         &gallery,
         faceprint::DEFAULT_COLLECTION,
         &protocol,

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Result;
 use faceprint::FaceSelect;
 use faceprint::cluster::{ClusterFace, ClusterParams, cluster};
-use faceprint::eval::clustering::{ClusterScores, agglomerative_average, dbscan, score_clustering};
+use faceprint_eval::clustering::{ClusterScores, agglomerative_average, dbscan, score_clustering};
 
 use crate::cli::EngineArgs;
 use crate::commands::build_engine;

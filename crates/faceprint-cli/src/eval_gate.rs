@@ -10,10 +10,10 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use faceprint::FaceSelect;
 use faceprint::analysis::QualityGate;
-use faceprint::eval::evidence::{
+use faceprint_eval::evidence::{
     EdcEvidence, LabelledFace, PairSet, RuleEffect, edc, edc_evidence, half_of, rule_effects,
 };
-use faceprint::eval::quality::{EdcPoint, QUALITY_MEASURES, quality_measures};
+use faceprint_eval::quality::{EdcPoint, QUALITY_MEASURES, quality_measures};
 
 use crate::cli::EngineArgs;
 use crate::commands::build_engine;

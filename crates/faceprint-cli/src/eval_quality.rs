@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use faceprint::eval::quality::{
+use faceprint::{Embedding, FaceSelect};
+use faceprint_eval::quality::{
     EdcPoint, QUALITY_MEASURES, QualityPair, edc_area, error_versus_discard, quality_measures, threshold_at_fmr,
 };
-use faceprint::eval::{pair_images, score_pairs};
-use faceprint::{Embedding, FaceSelect};
+use faceprint_eval::{pair_images, score_pairs};
 
 use crate::cli::EngineArgs;
 use crate::commands::{build_engine, read_lfw_pairs};

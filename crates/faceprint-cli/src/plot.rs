@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use faceprint::eval::RocPoint;
+use faceprint_eval::RocPoint;
 use plotters::prelude::*;
 
 const SIZE: (u32, u32) = (800, 600);
@@ -45,7 +45,7 @@ pub fn write_roc_png(path: &Path, title: &str, points: &[RocPoint]) -> Result<()
 pub fn write_edc_png(
     path: &Path,
     title: &str,
-    curves: &[(String, Vec<faceprint::eval::quality::EdcPoint>)],
+    curves: &[(String, Vec<faceprint_eval::quality::EdcPoint>)],
 ) -> Result<()> {
     register_font();
     let mut buffer = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];

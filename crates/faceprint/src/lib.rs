@@ -2,7 +2,10 @@
 //! and turned into 512-d L2-normalised embeddings ("faceprints") that compare by cosine
 //! similarity.
 //!
-//! This crate is the stable API; the `faceprint-*` crates behind it are internals.
+//! This crate is the stable API: the engine and its builder, the JSON contract types, the
+//! `Gallery` trait with `open_gallery` and its two stores, the photo library, and errors. The
+//! `faceprint-*` crates behind it are internals (vector indexes, the analysis solvers,
+//! evaluation in `faceprint-eval`), used directly only by the command line's benchmarks.
 //!
 //! ```no_run
 //! use faceprint::{FaceEngine, FaceSelect};
@@ -23,8 +26,6 @@ mod batched;
 pub mod contract;
 mod engine;
 mod error;
-#[cfg(feature = "eval")]
-pub mod eval;
 mod face_analysis;
 mod gallery;
 pub mod library;
@@ -37,10 +38,10 @@ pub use engine::{Comparison, Face, FaceEngine, FaceEngineBuilder, GPU_WORKERS, I
 pub use error::Error;
 pub use face_analysis::FaceAnalysis;
 pub use faceprint_gallery::{
-    AddedFace, ApiKey, Candidate, CopyProgress, CopyReport, DEFAULT_COLLECTION, FaceId, FaceRecord, FullFace, Gallery,
-    GalleryError, GalleryStats, HnswParams, IndexKind, KeyScope, KeyStore, MAX_METADATA_BYTES, NewFace, OpenGallery,
-    OpenOptions, PgGallery, PgGalleryBuilder, SqliteGallery, SqliteGalleryBuilder, StoredApiKey, Subject, SubjectId,
-    SubjectKey, copy_gallery, is_postgres_url, open_gallery,
+    AddedFace, ApiKey, Candidate, CompressedParams, CopyProgress, CopyReport, DEFAULT_COLLECTION, FaceId, FaceRecord,
+    FullFace, Gallery, GalleryError, GalleryStats, HnswParams, IndexKind, KeyScope, KeyStore, MAX_METADATA_BYTES,
+    NewFace, OpenGallery, OpenOptions, PgGallery, PgGalleryBuilder, SqliteGallery, SqliteGalleryBuilder, StoredApiKey,
+    Subject, SubjectId, SubjectKey, copy_gallery, is_postgres_url, open_gallery,
 };
 pub use faceprint_infer::fetch::cache_home;
 pub use faceprint_infer::runtime::RuntimeSpec;
@@ -66,15 +67,7 @@ pub use select::{FaceSelect, centre_face};
 /// barred faces never rejoin).
 pub mod cluster {
     pub use faceprint_cluster::{
-        ClusterError, ClusterFace, ClusterParams, ClusterStats, Clustering, Group, NeighbourGraph, NeighbourSearch,
-        PersonId, cluster,
-    };
-}
-
-/// The vector indexes behind gallery search, for benchmarks and custom stores.
-pub mod index {
-    pub use faceprint_gallery::{
-        CompressedIndex, CompressedParams, ExactIndex, HnswIndex, ScanKernel, ScoredFace, VectorIndex,
+        ClusterError, ClusterFace, ClusterParams, ClusterStats, Clustering, Group, PersonId, cluster,
     };
 }
 
@@ -85,15 +78,6 @@ pub mod analysis {
         DEFAULT_REFUSALS, EYES_CLOSED_BELOW, EyeOpenness, GateVerdict, HeadPose, IssueSet, QualityGate, QualityIssue,
         QualityParts, QualityReport, QualityScales, Ramp,
     };
-
-    /// The building blocks under the analysis, for research and drawing: the head-pose solver
-    /// and its reference face, eye openness from 106 points, the quality measures and the
-    /// combined score's recipe.
-    pub mod solver {
-        pub use faceprint_vision::analysis::pose::{Camera, PoseFit, REFERENCE_FACE, estimate_head_pose};
-        pub use faceprint_vision::analysis::quality::{PART_FLOOR, Part, combine};
-        pub use faceprint_vision::analysis::{PoseError, QualityInputs, assess, eye_openness};
-    }
 }
 
 /// Images as the engine sees them (8-bit RGB, the `image` crate's type), decoding with limits

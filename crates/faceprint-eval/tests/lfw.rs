@@ -8,7 +8,7 @@ mod common;
 use std::collections::HashMap;
 
 use faceprint::FaceSelect;
-use faceprint::eval::{accuracy_at, k_fold_accuracy, pair_images, parse_lfw_pairs, score_pairs};
+use faceprint_eval::{accuracy_at, k_fold_accuracy, pair_images, parse_lfw_pairs, score_pairs};
 
 #[test]
 fn lfw_devtest_accuracy_reaches_the_bar_ten_fold_and_at_the_shipped_threshold() {

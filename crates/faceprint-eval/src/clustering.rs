@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use faceprint_types::cosine_similarity;
+use faceprint::cosine_similarity;
 
 /// How well a clustering matches the identities. The field names are the `eval cluster` JSON
 /// contract.

@@ -8,13 +8,13 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use faceprint_gallery::{Gallery, SubjectKey};
+use faceprint::{Gallery, SubjectKey};
 use serde::Serialize;
 
 use super::evidence::{Interval, bootstrap};
-use crate::analysis::{QualityGate, QualityIssue};
+use faceprint::analysis::{QualityGate, QualityIssue};
 
-use crate::{EnrolPolicy, Error, FaceEngine, FaceSelect};
+use faceprint::{EnrolPolicy, Error, FaceEngine, FaceSelect};
 
 /// Who is enrolled from which photo, and which photos are searched.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -176,121 +176,111 @@ pub fn tpir_at_fpir(outcomes: &[ProbeOutcome], fpir: f64) -> (f32, f64) {
     (threshold, rates_at(outcomes, threshold).1)
 }
 
-impl FaceEngine {
-    /// Enrols the protocol's gallery photos into `gallery` (selecting faces with `select`),
-    /// searches with every probe and reports. `progress` gets (done, total) over both phases.
-    ///
-    /// `gate` is the enrolment quality gate (`None`: every photo is enrolled whatever its
-    /// quality, as `--force` does). Whatever the gate, the rules each enrolled photo breaks are
-    /// recorded, so the report says how rank-1 differs for people whose photo breaks each rule.
-    pub fn evaluate_identification(
-        &self,
-        gallery: &dyn Gallery,
-        collection: &str,
-        protocol: &IdentificationProtocol,
-        select: FaceSelect,
-        gate: Option<QualityGate>,
-        mut progress: impl FnMut(usize, usize),
-    ) -> Result<(IdentificationReport, Vec<ProbeOutcome>), Error> {
-        let total = protocol.enrol.len() + protocol.probes.len();
-        let policy = EnrolPolicy { select, quality_gate: gate, ..EnrolPolicy::default() };
-        let judge = gate.unwrap_or_default();
-        let mut failures = Vec::new();
-        let mut findings: HashMap<String, Vec<QualityIssue>> = HashMap::new();
-        let inputs = protocol.enrol.iter().map(|(_, p)| (p.clone(), None)).collect();
-        let mut done = 0;
-        let mut write_error = None;
-        self.process_inputs_for_enrolment(inputs, select, |outcome| {
-            done += 1;
-            progress(done, total);
-            let subject = &protocol.enrol[outcome.index].0;
-            let enrolled = outcome.result.and_then(|faces| {
-                if let Some(a) = faces.faces.first().and_then(|f| f.analysis.as_ref()) {
-                    findings.entry(subject.clone()).or_default().extend(judge.findings(&a.quality, a.pose, a.eyes));
-                }
-                self.enrol_faces(gallery, collection, &SubjectKey::Name(subject.to_owned()), faces, &policy)
-            });
-            match enrolled {
-                Ok(_) => {}
-                Err(Error::Gallery(e)) => write_error = Some(e),
-                Err(e) => failures.push((outcome.path, e.to_string())),
+/// Enrols with `engine` the protocol's gallery photos into `gallery` (selecting faces with `select`),
+/// searches with every probe and reports. `progress` gets (done, total) over both phases.
+///
+/// `gate` is the enrolment quality gate (`None`: every photo is enrolled whatever its
+/// quality, as `--force` does). Whatever the gate, the rules each enrolled photo breaks are
+/// recorded, so the report says how rank-1 differs for people whose photo breaks each rule.
+pub fn evaluate_identification(
+    engine: &FaceEngine,
+    gallery: &dyn Gallery,
+    collection: &str,
+    protocol: &IdentificationProtocol,
+    select: FaceSelect,
+    gate: Option<QualityGate>,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<(IdentificationReport, Vec<ProbeOutcome>), Error> {
+    let total = protocol.enrol.len() + protocol.probes.len();
+    let policy = EnrolPolicy { select, quality_gate: gate, ..EnrolPolicy::default() };
+    let judge = gate.unwrap_or_default();
+    let mut failures = Vec::new();
+    let mut findings: HashMap<String, Vec<QualityIssue>> = HashMap::new();
+    let inputs = protocol.enrol.iter().map(|(_, p)| (p.clone(), None)).collect();
+    let mut done = 0;
+    let mut write_error = None;
+    engine.process_inputs_for_enrolment(inputs, select, |outcome| {
+        done += 1;
+        progress(done, total);
+        let subject = &protocol.enrol[outcome.index].0;
+        let enrolled = outcome.result.and_then(|faces| {
+            if let Some(a) = faces.faces.first().and_then(|f| f.analysis.as_ref()) {
+                findings.entry(subject.clone()).or_default().extend(judge.findings(&a.quality, a.pose, a.eyes));
             }
+            engine.enrol_faces(gallery, collection, &SubjectKey::Name(subject.to_owned()), faces, &policy)
         });
-        if let Some(e) = write_error {
-            return Err(e.into());
+        match enrolled {
+            Ok(_) => {}
+            Err(Error::Gallery(e)) => write_error = Some(e),
+            Err(e) => failures.push((outcome.path, e.to_string())),
         }
+    });
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
 
-        let inputs = protocol.probes.iter().map(|(_, p)| (p.clone(), None)).collect();
-        let mut outcomes = Vec::with_capacity(protocol.probes.len());
-        let mut search_error = None;
-        self.process_inputs(inputs, select, true, |outcome| {
-            done += 1;
-            progress(done, total);
-            let subject = protocol.probes[outcome.index].0.clone();
-            let probe = match outcome.result.as_ref().map(|faces| faces.embedding(0)) {
-                Ok(Ok(embedding)) => self.score_probe(gallery, collection, &subject, &embedding.vector),
-                _ => Ok((None, None, false)),
-            };
-            match probe {
-                Ok((mated, non_mated, rank1)) => {
-                    let enrolment_issues = findings.get(&subject).cloned().unwrap_or_default();
-                    outcomes.push(ProbeOutcome {
-                        subject,
-                        path: outcome.path,
-                        mated,
-                        non_mated,
-                        rank1,
-                        enrolment_issues,
-                    })
-                }
-                Err(e) => search_error = Some(e),
-            }
-        });
-        if let Some(e) = search_error {
-            return Err(e);
-        }
-
-        let enrolled_subjects = gallery.subjects(collection)?.iter().filter(|s| s.faces > 0).count();
-        let (threshold_at_fpir_1pct, tpir_at_fpir_1pct) = tpir_at_fpir(&outcomes, 0.01);
-        let engine_threshold = self.identify_threshold_for(gallery.collection_faces(collection)?);
-        let (fpir_at_engine_threshold, tpir_at_engine_threshold) = rates_at(&outcomes, engine_threshold);
-        let report = IdentificationReport {
-            enrolled_subjects,
-            enrolment_failures: failures,
-            probes: outcomes.len(),
-            probes_without_face: outcomes.iter().filter(|o| o.non_mated.is_none()).count(),
-            rank1: rank1_rate(&outcomes),
-            threshold_at_fpir_1pct,
-            tpir_at_fpir_1pct,
-            engine_threshold,
-            fpir_at_engine_threshold,
-            tpir_at_engine_threshold,
-            rule_effects: rank1_rule_effects(&outcomes, RULE_RESAMPLES),
+    let inputs = protocol.probes.iter().map(|(_, p)| (p.clone(), None)).collect();
+    let mut outcomes = Vec::with_capacity(protocol.probes.len());
+    let mut search_error = None;
+    engine.process_inputs(inputs, select, true, |outcome| {
+        done += 1;
+        progress(done, total);
+        let subject = protocol.probes[outcome.index].0.clone();
+        let probe = match outcome.result.as_ref().map(|faces| faces.embedding(0)) {
+            Ok(Ok(embedding)) => score_probe(engine, gallery, collection, &subject, &embedding.vector),
+            _ => Ok((None, None, false)),
         };
-        Ok((report, outcomes))
+        match probe {
+            Ok((mated, non_mated, rank1)) => {
+                let enrolment_issues = findings.get(&subject).cloned().unwrap_or_default();
+                outcomes.push(ProbeOutcome { subject, path: outcome.path, mated, non_mated, rank1, enrolment_issues })
+            }
+            Err(e) => search_error = Some(e),
+        }
+    });
+    if let Some(e) = search_error {
+        return Err(e);
     }
 
-    /// (mated score, best non-mated score, rank-1 hit) of one probe embedding.
-    fn score_probe(
-        &self,
-        gallery: &dyn Gallery,
-        collection: &str,
-        subject: &str,
-        query: &[f32],
-    ) -> Result<(Option<f32>, Option<f32>, bool), Error> {
-        let top = gallery.search(collection, self.model_id(), query, 2)?;
-        let rank1 = top.first().is_some_and(|c| c.subject == subject);
-        let non_mated = top.iter().find(|c| c.subject != subject).map(|c| c.similarity);
-        let mated =
-            match gallery.subject_similarity(collection, &SubjectKey::Name(subject.to_owned()), self.model_id(), query)
-            {
-                Ok((_, best)) => best.map(|b| b.similarity),
-                Err(faceprint_gallery::GalleryError::UnknownSubject(_)) => None,
-                Err(e) => return Err(e.into()),
-            };
-        // Only one subject in the gallery: nothing else to false-alarm on.
-        Ok((mated, non_mated.or(Some(f32::NEG_INFINITY)), rank1))
-    }
+    let enrolled_subjects = gallery.subjects(collection)?.iter().filter(|s| s.faces > 0).count();
+    let (threshold_at_fpir_1pct, tpir_at_fpir_1pct) = tpir_at_fpir(&outcomes, 0.01);
+    let engine_threshold = engine.identify_threshold_for(gallery.collection_faces(collection)?);
+    let (fpir_at_engine_threshold, tpir_at_engine_threshold) = rates_at(&outcomes, engine_threshold);
+    let report = IdentificationReport {
+        enrolled_subjects,
+        enrolment_failures: failures,
+        probes: outcomes.len(),
+        probes_without_face: outcomes.iter().filter(|o| o.non_mated.is_none()).count(),
+        rank1: rank1_rate(&outcomes),
+        threshold_at_fpir_1pct,
+        tpir_at_fpir_1pct,
+        engine_threshold,
+        fpir_at_engine_threshold,
+        tpir_at_engine_threshold,
+        rule_effects: rank1_rule_effects(&outcomes, RULE_RESAMPLES),
+    };
+    Ok((report, outcomes))
+}
+
+/// (mated score, best non-mated score, rank-1 hit) of one probe embedding.
+fn score_probe(
+    engine: &FaceEngine,
+    gallery: &dyn Gallery,
+    collection: &str,
+    subject: &str,
+    query: &[f32],
+) -> Result<(Option<f32>, Option<f32>, bool), Error> {
+    let top = gallery.search(collection, engine.model_id(), query, 2)?;
+    let rank1 = top.first().is_some_and(|c| c.subject == subject);
+    let non_mated = top.iter().find(|c| c.subject != subject).map(|c| c.similarity);
+    let mated =
+        match gallery.subject_similarity(collection, &SubjectKey::Name(subject.to_owned()), engine.model_id(), query) {
+            Ok((_, best)) => best.map(|b| b.similarity),
+            Err(faceprint::GalleryError::UnknownSubject(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+    // Only one subject in the gallery: nothing else to false-alarm on.
+    Ok((mated, non_mated.or(Some(f32::NEG_INFINITY)), rank1))
 }
 
 #[cfg(test)]

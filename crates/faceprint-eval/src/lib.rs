@@ -1,4 +1,4 @@
-//! Verification metrics on labelled pairs, and LFW's pair list format; identification
+//! faceprint's evaluation, apart from the stable API: verification metrics on labelled pairs, and LFW's pair list format; identification
 //! (1:N) protocols and metrics in [`identification`]; whether a quality measure predicts errors in
 //! [`quality`].
 //!
@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use faceprint_types::Embedding;
+use faceprint::Embedding;
 
 pub mod clustering;
 pub mod evidence;
@@ -260,7 +260,7 @@ mod tests {
 
     #[test]
     fn a_pair_with_an_image_without_embedding_has_no_similarity() {
-        let model = faceprint_types::ModelId("m".into());
+        let model = faceprint::ModelId("m".into());
         let pairs = parse_lfw_pairs("A 1 2\nA 1 B 1\n", Path::new("/r")).unwrap();
         assert_eq!(pair_images(&pairs).len(), 3, "A_0001 is named twice but listed once");
         let embeddings = HashMap::from([

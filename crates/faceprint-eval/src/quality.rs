@@ -9,7 +9,7 @@
 //! is discarded first (the missing face is the worst quality there is).
 
 use super::PairScore;
-use crate::FaceAnalysis;
+use faceprint::FaceAnalysis;
 
 /// The measures an EDC is drawn for: the combined score, then each part by its raw value
 /// (higher is better; pose by its negated deviation from frontal, eyes by the more open eye).

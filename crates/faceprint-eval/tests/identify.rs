@@ -4,17 +4,17 @@
 
 mod common;
 
+use faceprint::CompressedParams;
 use faceprint::analysis::QualityGate;
-use faceprint::eval::identification::{IdentificationReport, lfw_protocol, orl_protocol};
-use faceprint::index::CompressedParams;
 use faceprint::{DEFAULT_COLLECTION, FaceSelect, IndexKind, SqliteGallery, SqliteGalleryBuilder};
+use faceprint_eval::identification::{IdentificationReport, evaluate_identification, lfw_protocol, orl_protocol};
 
-fn run(protocol: faceprint::eval::identification::IdentificationProtocol) -> IdentificationReport {
+fn run(protocol: faceprint_eval::identification::IdentificationProtocol) -> IdentificationReport {
     run_with_gate(protocol, None)
 }
 
 fn run_with_gate(
-    protocol: faceprint::eval::identification::IdentificationProtocol,
+    protocol: faceprint_eval::identification::IdentificationProtocol,
     gate: Option<QualityGate>,
 ) -> IdentificationReport {
     run_on(SqliteGallery::builder().index(IndexKind::Exact), protocol, gate)
@@ -22,14 +22,21 @@ fn run_with_gate(
 
 fn run_on(
     builder: SqliteGalleryBuilder,
-    protocol: faceprint::eval::identification::IdentificationProtocol,
+    protocol: faceprint_eval::identification::IdentificationProtocol,
     gate: Option<QualityGate>,
 ) -> IdentificationReport {
     let dir = tempfile::tempdir().unwrap();
     let gallery = builder.open(dir.path().join("g.db")).unwrap();
-    let (report, outcomes) = common::engine()
-        .evaluate_identification(&gallery, DEFAULT_COLLECTION, &protocol, FaceSelect::Center, gate, |_, _| {})
-        .unwrap();
+    let (report, outcomes) = evaluate_identification(
+        common::engine(),
+        &gallery,
+        DEFAULT_COLLECTION,
+        &protocol,
+        FaceSelect::Center,
+        gate,
+        |_, _| {},
+    )
+    .unwrap();
     assert_eq!(outcomes.len(), protocol.probes.len(), "every probe is reported");
     eprintln!("{report:#?}");
     report

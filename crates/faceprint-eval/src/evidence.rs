@@ -8,13 +8,13 @@
 //! stays where the whole set put it (its non-mated pairs are many and the FMR they give is
 //! precise; what is uncertain is how the mated pairs fall around it).
 
-use faceprint_types::cosine_similarity;
+use faceprint::cosine_similarity;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::quality::{EdcPoint, QualityPair, edc_area, error_versus_discard};
 use super::{PairScore, quality::QUALITY_MEASURES};
-use crate::analysis::QualityIssue;
+use faceprint::analysis::QualityIssue;
 
 /// One photo of a labelled set, analysed.
 #[derive(Debug, Clone, PartialEq)]
