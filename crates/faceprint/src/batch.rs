@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::engine::{Stages, read_limited};
+use crate::engine::Stages;
+use crate::files::read_limited;
 use crate::{Error, FaceEngine, FaceSelect, ImageFaces};
 
 /// Where time went, summed over images.
@@ -150,5 +151,18 @@ impl FaceEngine {
         let mut outcomes = Vec::with_capacity(paths.len());
         self.process_inputs(paths.iter().map(|p| (p.clone(), None)).collect(), select, embed, |o| outcomes.push(o));
         outcomes
+    }
+}
+
+impl StageTimes {
+    /// All time spent, model time included.
+    pub fn total(&self) -> Duration {
+        self.decode
+            + self.detect_model
+            + self.detect_other
+            + self.align
+            + self.embed_model
+            + self.embed_other
+            + self.analyse
     }
 }

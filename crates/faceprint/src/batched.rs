@@ -14,7 +14,8 @@ use faceprint_infer::PreparedInput;
 use faceprint_vision::{Decoded, RgbImage, align_to_arcface_112, decode_oriented};
 
 use crate::batch::{FileOutcome, Input, StageTimes};
-use crate::engine::{Face, FaceEngine, ImageFaces, Stages, read_limited, sha256_hex};
+use crate::engine::{Face, FaceEngine, ImageFaces, Stages};
+use crate::files::{read_limited, sha256_hex};
 use crate::{Error, FaceSelect};
 
 /// Most photos per detector run and per hand-over between the cores and the session.

@@ -27,6 +27,7 @@ pub mod contract;
 mod engine;
 mod error;
 mod face_analysis;
+mod files;
 mod gallery;
 pub mod library;
 mod open_set;

@@ -8,7 +8,7 @@ use faceprint_gallery::NewFace;
 use faceprint_gallery::library::{FileStamp, Library, NewLibraryFace, NewPhoto};
 use serde::Serialize;
 
-use crate::engine::sha256_hex;
+use crate::files::sha256_hex;
 use crate::gallery::encode_png;
 use crate::{Error, FaceEngine, ImageFaces};
 
@@ -277,7 +277,7 @@ fn read_file(path: &Path, max_bytes: u64) -> Result<(FileStamp, Vec<u8>), (FileS
     if !metadata.is_file() {
         return Err((stamp, read_error(std::io::Error::other("not a regular file"))));
     }
-    let bytes = crate::engine::read_open_limited(file, path, max_bytes).map_err(|e| (stamp, e))?;
+    let bytes = crate::files::read_open_limited(file, path, max_bytes).map_err(|e| (stamp, e))?;
     Ok((stamp, bytes))
 }
 

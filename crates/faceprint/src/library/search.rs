@@ -82,7 +82,7 @@ pub fn subject_probes(gallery: &dyn Gallery, subject: &SubjectKey) -> Result<Vec
 pub fn indexed_image(engine: &FaceEngine, photo: &LibraryPhoto) -> Result<RgbImage, Error> {
     let mut last = Error::Config(format!("photo {} has no path", photo.id));
     for path in &photo.paths {
-        match crate::engine::read_limited(std::path::Path::new(path), engine.decode_limits().max_bytes) {
+        match crate::files::read_limited(std::path::Path::new(path), engine.decode_limits().max_bytes) {
             Ok(bytes) => return Ok(crate::engine::turn_clockwise(&engine.decode(&bytes)?, photo.rotation)),
             Err(e) => last = e,
         }
