@@ -5,16 +5,15 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use faceprint::runtime::{driver_version, missing_for_cuda, runtime_report, visible_gpus};
-use faceprint::{Device, RuntimeOptions};
+use faceprint::{Device, ModelPack, RuntimeOptions};
 use serde_json::json;
 
-use crate::cli::EngineArgs;
-use crate::commands::build_engine;
+use crate::args::{EngineArgs, ModelsCommand};
 
-pub fn run(args: &EngineArgs, json: bool) -> Result<ExitCode> {
+pub fn info(args: &EngineArgs, json: bool) -> Result<ExitCode> {
     let options = RuntimeOptions { library: args.ort_lib.clone() };
     // The device check first: it loads the runtime build that device needs.
-    let check = build_engine(&EngineArgs { workers: Some(1), no_landmarks: true, ..args.clone() });
+    let check = EngineArgs { workers: Some(1), no_landmarks: true, ..args.clone() }.engine();
     let runtime = runtime_report(&options, args.device != Device::Cpu);
     let gpus = visible_gpus();
     let missing = match &runtime {
@@ -79,4 +78,65 @@ pub fn run(args: &EngineArgs, json: bool) -> Result<ExitCode> {
 
 fn error_code(error: &anyhow::Error) -> &'static str {
     error.chain().find_map(|cause| cause.downcast_ref::<faceprint::Error>().map(|e| e.code())).unwrap_or("error")
+}
+
+pub(crate) fn models(action: ModelsCommand, args: &EngineArgs) -> Result<ExitCode> {
+    let pack = ModelPack::default_pack();
+    match action {
+        ModelsCommand::List => {
+            println!("pack {} from PyPI {}=={}", pack.name, pack.source.package, pack.source.version);
+            println!("licence: {}", pack.licence);
+            println!("cache: {}", pack.dir().display());
+            let missing = pack.missing_files();
+            for model in &pack.models {
+                let state = if missing.contains(&model.file) { "missing" } else { "cached" };
+                println!(
+                    "  {:<18} {:<12} {:<8} {}",
+                    model.name,
+                    format!("{:?}", model.task).to_lowercase(),
+                    state,
+                    model.description
+                );
+            }
+            for (runtime, what) in [
+                (faceprint::RuntimeSpec::pinned(), "shared library"),
+                (faceprint::RuntimeSpec::pinned_gpu(), "with the CUDA provider, for --device cuda"),
+            ] {
+                let state = if runtime.is_cached() { "cached" } else { "missing" };
+                println!(
+                    "  {:<18} {:<12} {:<8} ONNX Runtime {} {what}",
+                    runtime.package, "runtime", state, runtime.version
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ModelsCommand::Fetch { from_wheel } => {
+            match from_wheel {
+                Some(wheel) => pack.install_from_wheel(&wheel)?,
+                None => pack.ensure_fetched()?,
+            };
+            // Loading the runtime fetches it if needed and proves it works.
+            let engine = EngineArgs { workers: Some(1), device: faceprint::Device::Cpu, ..args.clone() }.engine()?;
+            println!("models in {}; ONNX Runtime ready; recogniser {}", pack.dir().display(), engine.model_id());
+            // The CUDA build too when a GPU is meant; whether it works here, `faceprint info` says.
+            if args.device != faceprint::Device::Cpu {
+                let library = faceprint::RuntimeSpec::pinned_gpu().fetch()?;
+                println!("ONNX Runtime with the CUDA provider in {}", library.parent().unwrap_or(&library).display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ModelsCommand::Verify => {
+            let mut bad = 0;
+            for (file, result) in pack.verify() {
+                match result {
+                    Ok(()) => println!("ok       {file}"),
+                    Err(e) => {
+                        bad += 1;
+                        println!("FAILED   {file}: {e}");
+                    }
+                }
+            }
+            Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+    }
 }

@@ -12,11 +12,10 @@ use faceprint_eval::{k_fold_accuracy, parse_lfw_pairs, score_pairs};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::cli::{BenchArgs, EngineArgs};
-use crate::commands::build_engine;
+use crate::args::{BenchArgs, EngineArgs};
 
 /// The reference pipeline, compiled in so `faceprint bench` needs no checkout.
-const REFERENCE_SCRIPT: &str = include_str!("../../../bench/insightface_reference.py");
+const REFERENCE_SCRIPT: &str = include_str!("../../../../bench/insightface_reference.py");
 const IMAGE_EXTENSIONS: [&str; 10] = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif", "pgm", "ppm"];
 
 pub fn run(engine_args: &EngineArgs, args: &BenchArgs, quiet: bool) -> Result<ExitCode> {
@@ -31,7 +30,7 @@ pub fn run(engine_args: &EngineArgs, args: &BenchArgs, quiet: bool) -> Result<Ex
     if images.is_empty() {
         bail!("no images found in the inputs");
     }
-    let engine = build_engine(engine_args)?;
+    let engine = engine_args.engine()?;
     eprintln!(
         "faceprint: {} images on the {}, {} workers × {} ORT thread(s){}",
         images.len(),
@@ -43,7 +42,7 @@ pub fn run(engine_args: &EngineArgs, args: &BenchArgs, quiet: bool) -> Result<Ex
     let ours = bench_faceprint(&engine, &images, args.repeat.max(1), quiet);
     // On a GPU, the CPU of the same machine in the same run, and the same answers checked.
     let on_cpu = if engine.device().target.is_gpu() {
-        let cpu = build_engine(&EngineArgs { device: faceprint::Device::Cpu, ..engine_args.clone() })?;
+        let cpu = EngineArgs { device: faceprint::Device::Cpu, ..engine_args.clone() }.engine()?;
         eprintln!("faceprint on the CPU: {} workers", cpu.workers());
         Some(bench_faceprint(&cpu, &images, args.repeat.max(1), quiet))
     } else {

@@ -11,9 +11,8 @@ use faceprint::FaceSelect;
 use faceprint::cluster::{ClusterFace, ClusterParams, cluster};
 use faceprint_eval::clustering::{ClusterScores, agglomerative_average, dbscan, score_clustering};
 
-use crate::cli::EngineArgs;
-use crate::commands::build_engine;
-use crate::eval_gate::{LabelledPhotos, labelled_photos};
+use crate::args::EngineArgs;
+use crate::eval::gate::{LabelledPhotos, labelled_photos};
 use crate::progress;
 
 /// Immich's defaults (`machine-learning` face clustering: `maxDistance` 0.5, `minFaces` 3).
@@ -44,7 +43,7 @@ struct FaceSet {
 }
 
 fn collect_faces(engine_args: &EngineArgs, labelled: &LabelledPhotos, all_faces: bool, quiet: bool) -> Result<FaceSet> {
-    let engine = build_engine(engine_args)?;
+    let engine = engine_args.engine()?;
     let bar = progress::bar(labelled.photos.len(), quiet, "embedding");
     let inputs = labelled.photos.iter().map(|(_, p)| (p.clone(), None)).collect();
     let select = if all_faces { FaceSelect::All } else { FaceSelect::Center };

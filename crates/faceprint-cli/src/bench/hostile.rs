@@ -16,7 +16,7 @@ use anyhow::Result;
 use reqwest::{Client, Method};
 use tokio::io::AsyncWriteExt;
 
-use crate::measure::rss_kib;
+use crate::bench::measure::rss_kib;
 
 /// Peak RSS the server must stay under.
 const RSS_LIMIT_MIB: f64 = 1024.0;

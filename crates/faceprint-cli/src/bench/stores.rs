@@ -3,42 +3,21 @@
 //! them): bulk and single enrolment, opening (loading every vector into the in-memory index),
 //! identification through the index, and pgvector's own SQL search.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
 use faceprint::{DEFAULT_COLLECTION, Gallery, NewFace, PgGallery, SubjectKey};
 use serde_json::{Value, json};
 
-use crate::bench_search::{SyntheticArgs, draw, fit_real_faces, probes};
-use crate::cli::EngineArgs;
-use crate::measure::percentile_ms;
+use crate::args::EngineArgs;
+use crate::args::StoresBenchArgs;
+use crate::bench::measure::percentile_ms;
+use crate::bench::search::{draw, fit_real_faces, probes};
 
 /// Faces per transaction in the bulk fill.
 const BATCH: usize = 1000;
 /// Faces enrolled one call (one transaction) each, after the bulk fill.
 const SINGLES: usize = 500;
-
-#[derive(Debug, clap::Args)]
-pub struct StoresBenchArgs {
-    /// Faces in each gallery.
-    #[arg(long, default_value_t = 100_000)]
-    pub n: usize,
-    /// An empty PostgreSQL database to fill (postgres://…); it is left filled.
-    #[arg(long)]
-    pub postgres: String,
-    /// Identification probes timed one by one through each gallery's index.
-    #[arg(long, default_value_t = 500)]
-    pub queries: usize,
-    /// Probes timed through pgvector's SQL search (each scans every face without an index).
-    #[arg(long, default_value_t = 20)]
-    pub sql_queries: usize,
-    /// Where the SQLite gallery goes. Default: a temporary folder.
-    #[arg(long)]
-    pub work_dir: Option<PathBuf>,
-    #[command(flatten)]
-    pub synthetic: SyntheticArgs,
-}
 
 fn model() -> faceprint::ModelId {
     faceprint::ModelId("bench-synthetic".into())

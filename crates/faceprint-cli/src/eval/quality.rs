@@ -12,8 +12,8 @@ use faceprint_eval::quality::{
 };
 use faceprint_eval::{pair_images, score_pairs};
 
-use crate::cli::EngineArgs;
-use crate::commands::{build_engine, read_lfw_pairs};
+use crate::args::EngineArgs;
+use crate::eval::read_lfw_pairs;
 use crate::progress;
 
 /// Options of `eval quality`.
@@ -41,7 +41,7 @@ pub fn run(engine_args: &EngineArgs, args: &QualityEvalArgs<'_>, quiet: bool) ->
     if !(0.0..1.0).contains(&args.fmr) || !(0.0..1.0).contains(&args.max_discard) {
         bail!("--fmr and --max-discard are fractions in [0, 1)");
     }
-    let engine = build_engine(engine_args)?;
+    let engine = engine_args.engine()?;
     let images = pair_images(&pairs);
     let bar = progress::bar(images.len(), quiet, "analysing");
     let mut embeddings: HashMap<PathBuf, Embedding> = HashMap::new();
@@ -87,7 +87,7 @@ pub fn run(engine_args: &EngineArgs, args: &QualityEvalArgs<'_>, quiet: bool) ->
             reports.iter().map(|r| (format!("{} ({:.5})", r.measure, r.area), r.curve.clone())).collect();
         curves.push((format!("oracle ({oracle_area:.5})"), oracle_curve.clone()));
         let title = format!("EDC at FMR {:.1}% (threshold {threshold:.3}), {} pairs", args.fmr * 100.0, scores.len());
-        crate::plot::write_edc_png(path, &title, &curves)?;
+        crate::eval::plot::write_edc_png(path, &title, &curves)?;
     }
     let best = reports.iter().min_by(|a, b| a.area.total_cmp(&b.area)).map(|r| r.measure.clone());
     if args.json {

@@ -15,8 +15,7 @@ use faceprint_eval::evidence::{
 };
 use faceprint_eval::quality::{EdcPoint, QUALITY_MEASURES, quality_measures};
 
-use crate::cli::EngineArgs;
-use crate::commands::build_engine;
+use crate::args::EngineArgs;
 use crate::progress;
 
 /// Options of `eval gate`.
@@ -94,7 +93,7 @@ pub fn run(engine_args: &EngineArgs, args: &GateEvalArgs<'_>, quiet: bool) -> Re
         bail!("--fmr and --max-discard are fractions in [0, 1)");
     }
     let LabelledPhotos { people, photos } = labelled_photos(args.roots)?;
-    let engine = build_engine(engine_args)?;
+    let engine = engine_args.engine()?;
     let gate = QualityGate::default();
     let bar = progress::bar(photos.len(), quiet, "analysing");
     let mut faces: Vec<LabelledFace> = photos
@@ -253,5 +252,5 @@ fn plot_held_out(
         "EDC, held-out half, FMR {:.0e} (threshold {:.3}), {} errors in {} mated pairs",
         evidence.fmr, evidence.threshold, evidence.errors, evidence.mated_pairs
     );
-    crate::plot::write_edc_png(path, &title, &curves)
+    crate::eval::plot::write_edc_png(path, &title, &curves)
 }

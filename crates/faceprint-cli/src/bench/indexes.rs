@@ -12,7 +12,7 @@ use faceprint_gallery::{CompressedIndex, CompressedParams, ExactIndex, ScoredFac
 use ndarray::{ArrayView2, linalg::general_mat_mul};
 use serde_json::{Value, json};
 
-use crate::measure::percentile_ms;
+use crate::bench::measure::percentile_ms;
 
 /// Faces returned per query.
 pub const K: usize = 10;

@@ -6,39 +6,16 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
 use faceprint::{Device, FaceEngine};
 use serde_json::json;
 
-use crate::cli::EngineArgs;
-use crate::commands::build_engine;
-
-#[derive(Debug, Args)]
-pub struct RecognitionBenchArgs {
-    /// Photos whose faces are detected and aligned once, before timing (files or directories).
-    #[arg(required = true)]
-    pub inputs: Vec<PathBuf>,
-    /// Use at most this many photos.
-    #[arg(long, default_value_t = 500)]
-    pub limit: usize,
-    /// Crops per timed pass (the photos' faces, repeated).
-    #[arg(long, default_value_t = 4096)]
-    pub faces: usize,
-    /// Faces per recogniser run to measure, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1,32,128,256")]
-    pub batch: Vec<usize>,
-    /// Timed passes per batch size (after one warm-up pass); the median is reported.
-    #[arg(long, default_value_t = 3)]
-    pub repeat: usize,
-    /// Write the results as JSON too.
-    #[arg(long)]
-    pub json: Option<PathBuf>,
-}
+use crate::args::EngineArgs;
+use crate::args::RecognitionBenchArgs;
 
 pub fn run(engine_args: &EngineArgs, args: &RecognitionBenchArgs, quiet: bool) -> Result<ExitCode> {
     let mut photos = Vec::new();
     for input in &args.inputs {
-        crate::bench::collect_images(input, &mut photos)?;
+        crate::bench::pipeline::collect_images(input, &mut photos)?;
     }
     photos.sort();
     photos.truncate(args.limit);
@@ -51,12 +28,9 @@ pub fn run(engine_args: &EngineArgs, args: &RecognitionBenchArgs, quiet: bool) -
     println!("{:<10} {:>8} {:>12} {:>14}", "device", "batch", "faces/s", "ms per batch");
     for device in devices {
         for &batch in &args.batch {
-            let engine = build_engine(&EngineArgs {
-                device,
-                max_batch: Some(batch.max(1)),
-                no_landmarks: true,
-                ..engine_args.clone()
-            })?;
+            let engine =
+                EngineArgs { device, max_batch: Some(batch.max(1)), no_landmarks: true, ..engine_args.clone() }
+                    .engine()?;
             let median = time_passes(&engine, &crops, args.repeat.max(1))?;
             let faces_per_second = crops.len() as f64 / median.as_secs_f64();
             let runs = crops.len().div_ceil(batch.max(1) * engine.workers()) as f64;
@@ -87,7 +61,7 @@ fn aligned_crops(
     count: usize,
     quiet: bool,
 ) -> Result<Vec<image::RgbImage>> {
-    let engine = build_engine(&EngineArgs { device: Device::Cpu, no_landmarks: true, ..engine_args.clone() })?;
+    let engine = EngineArgs { device: Device::Cpu, no_landmarks: true, ..engine_args.clone() }.engine()?;
     let bar = crate::progress::bar(photos.len(), quiet, "aligning faces");
     let mut crops = Vec::new();
     engine.process_inputs_for_library(photos.into_iter().map(|p| (p, None)).collect(), |outcome| {

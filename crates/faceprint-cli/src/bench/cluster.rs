@@ -10,39 +10,11 @@ use faceprint::cluster::{ClusterFace, ClusterParams, cluster};
 use faceprint_eval::clustering::{ClusterScores, agglomerative_average, dbscan, score_clustering};
 use serde_json::{Value, json};
 
-use crate::bench_search::{SyntheticArgs, draw, fit_real_faces, probes};
-use crate::cli::{ClusterArgs, EngineArgs};
-use crate::eval_cluster::incremental;
-use crate::measure::{peak_rss_kib, rss_kib};
-
-#[derive(Debug, clap::Args)]
-pub struct ClusterBenchArgs {
-    /// Faces to cluster.
-    #[arg(long, default_value_t = 15_000)]
-    pub n: usize,
-    /// Mean faces per person: people = n / this (some get none, a few many).
-    #[arg(long, default_value_t = 4.0)]
-    pub faces_per_person: f64,
-    /// Run the quadratic baselines (DBSCAN, agglomerative) too; by default up to 20,000 faces.
-    #[arg(long)]
-    pub baselines: Option<bool>,
-    #[command(flatten)]
-    pub cluster: ClusterArgs,
-    /// Search the graph exactly below this many faces (and with the compressed scan above).
-    #[arg(long)]
-    pub exact_below: Option<usize>,
-    /// Faces the compressed scan re-ranks exactly per face.
-    #[arg(long)]
-    pub rerank: Option<usize>,
-    /// Search the graph within k-means partitions from this many faces.
-    #[arg(long)]
-    pub partitioned_from: Option<usize>,
-    /// The share of partitions each face is compared within, when partitioned.
-    #[arg(long)]
-    pub probed_share: Option<f32>,
-    #[command(flatten)]
-    pub synthetic: SyntheticArgs,
-}
+use crate::args::ClusterBenchArgs;
+use crate::args::EngineArgs;
+use crate::bench::measure::{peak_rss_kib, rss_kib};
+use crate::bench::search::{draw, fit_real_faces, probes};
+use crate::eval::cluster::incremental;
 
 /// Above this many faces the baselines' n² pairs are not run by default.
 const BASELINES_UP_TO: usize = 20_000;

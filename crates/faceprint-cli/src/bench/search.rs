@@ -8,7 +8,7 @@
 //! real same-person similarities of LFW DevTest and `y⊥` a fresh draw made orthogonal to `x`.
 //! Isotropic unit vectors (the worst case for graph search) use the same probe recipe.
 
-use crate::measure::{percentile_ms, rss_kib};
+use crate::bench::measure::{percentile_ms, rss_kib};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -21,91 +21,14 @@ use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 use serde_json::{Value, json};
 
-use crate::cli::EngineArgs;
-use crate::commands::build_engine;
+use crate::args::EngineArgs;
 
 /// The FAISS script, compiled in so the command needs no checkout.
-const FAISS_SCRIPT: &str = include_str!("../../../bench/faiss_reference.py");
+const FAISS_SCRIPT: &str = include_str!("../../../../bench/faiss_reference.py");
 /// Faces written per transaction when filling the store.
 const STORE_BATCH: usize = 10_000;
-use crate::bench_indexes::{self, K, Probes};
-
-#[derive(Debug, clap::Args)]
-pub struct SearchBenchArgs {
-    /// Enrolled faceprints.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub n: usize,
-    /// Queries (genuine-like probes): agreement with exact search is measured on all of them.
-    #[arg(long, default_value_t = 1000)]
-    pub queries: usize,
-    /// Queries timed one by one for the approximate indexes (the first ones).
-    #[arg(long, default_value_t = 1000)]
-    pub timed_queries: usize,
-    /// Queries timed one by one for exact search (each scans the whole gallery).
-    #[arg(long, default_value_t = 100)]
-    pub exact_single_queries: usize,
-    #[arg(long, value_enum, default_value = "both")]
-    pub distribution: DistributionArg,
-    /// The team's test data: real faces to fit the distribution and LFW DevTest pairs.
-    #[arg(long, default_value = "../shared/testdata")]
-    pub testdata: PathBuf,
-    /// HNSW links per node (M).
-    #[arg(long, default_value_t = 16)]
-    pub m: usize,
-    #[arg(long, default_value_t = 128)]
-    pub ef_construction: usize,
-    /// HNSW search widths to sweep.
-    #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
-    pub ef_search: Vec<usize>,
-    /// A Python with faiss-cpu and numpy: FAISS runs on the same vectors in the same command.
-    #[arg(long)]
-    pub faiss_python: Option<PathBuf>,
-    /// Run FAISS exact search only (its HNSW build is the slowest step of the whole bench).
-    #[arg(long)]
-    pub no_faiss_hnsw: bool,
-    /// Skip the SQLite store (filling, opening): index-only numbers.
-    #[arg(long)]
-    pub no_store: bool,
-    /// Exact search only: no HNSW graph (ours or FAISS's).
-    #[arg(long)]
-    pub no_hnsw: bool,
-    /// Where the gallery and vector files go (several GiB at 1M). Default: a temporary folder.
-    #[arg(long)]
-    pub work_dir: Option<PathBuf>,
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Faces the compressed index re-ranks exactly, to sweep (each out of a Hamming shortlist
-    /// 8 times as long).
-    #[arg(long, value_delimiter = ',', default_value = "100,200,300,500,1000")]
-    pub rerank: Vec<usize>,
-    /// Probes of people not enrolled, for the best-impostor curve and the FPIR rule.
-    #[arg(long, default_value_t = 2000)]
-    pub strangers: usize,
-    /// Also write the results as JSON.
-    #[arg(long)]
-    pub json: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, clap::ValueEnum)]
-pub enum DistributionArg {
-    Real,
-    Isotropic,
-    Both,
-}
-
-/// Where the synthetic real-like faceprints of `bench stores` and `bench cluster` come from,
-/// and where their results go.
-#[derive(Debug, clap::Args)]
-pub struct SyntheticArgs {
-    /// The team's test data: real faces to fit the distribution.
-    #[arg(long, default_value = "../shared/testdata")]
-    pub testdata: PathBuf,
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Also write the results as JSON.
-    #[arg(long)]
-    pub json: Option<PathBuf>,
-}
+use crate::args::{DistributionArg, SearchBenchArgs};
+use crate::bench::indexes::{K, Probes};
 
 /// The real faces' statistics the synthetic vectors are drawn from.
 pub(crate) struct Fit {
@@ -137,7 +60,7 @@ pub(crate) fn fit_real_faces(
     engine_args: &EngineArgs,
     dir: &Path,
 ) -> Result<(Fit, Value, Option<faceprint::ImpostorModel>)> {
-    let engine = build_engine(engine_args)?;
+    let engine = engine_args.engine()?;
     let shipped = match engine.identify_rule() {
         faceprint::IdentifyThreshold::ForFpir { model, .. } => Some(model),
         faceprint::IdentifyThreshold::Fixed(_) => None,
@@ -465,7 +388,7 @@ fn faiss_run(
     let query_file = dir.join("queries.f32");
     write_f32(&vectors, base.iter().copied())?;
     write_f32(&query_file, probes.queries.iter().flatten().copied())?;
-    let (codes, query_codes) = bench_indexes::write_codes(compressed, base, probes.queries, dims, dir)?;
+    let (codes, query_codes) = crate::bench::indexes::write_codes(compressed, base, probes.queries, dims, dir)?;
     let script = dir.join("faiss_reference.py");
     std::fs::write(&script, FAISS_SCRIPT)?;
     let ef: Vec<String> = args.ef_search.iter().map(|e| e.to_string()).collect();
@@ -499,12 +422,12 @@ fn faiss_run(
     if args.no_faiss_hnsw || args.no_hnsw {
         arguments.push("--skip-hnsw".into());
     }
-    let result = bench_indexes::run_faiss_script(python, &script, &arguments);
+    let result = crate::bench::indexes::run_faiss_script(python, &script, &arguments);
     for file in [&vectors, &codes, &query_codes] {
         let _ = std::fs::remove_file(file);
     }
     let mut result = result?;
-    let indexes = bench_indexes::faiss_entries(&mut result, probes);
+    let indexes = crate::bench::indexes::faiss_entries(&mut result, probes);
     if let Some(object) = result.as_object_mut() {
         object.remove("indexes");
     }
@@ -534,8 +457,8 @@ fn run_distribution(
         / queries.len() as f32;
 
     eprintln!("  best impostor score against gallery size ({} strangers)", args.strangers);
-    let curve = bench_indexes::best_impostors(&base, dims, &strangers, threads());
-    let impostors = bench_indexes::impostor_report(&curve, shipped)?;
+    let curve = crate::bench::indexes::best_impostors(&base, dims, &strangers, threads());
+    let impostors = crate::bench::indexes::impostor_report(&curve, shipped)?;
     let rule: faceprint::ImpostorModel = match shipped {
         Some(model) => model,
         None => serde_json::from_value(impostors["fitted_model"].clone())?,
@@ -544,7 +467,7 @@ fn run_distribution(
     eprintln!("  identification threshold at FPIR 1% for {} faces: {threshold:.3}", args.n);
 
     eprintln!("  exact search (the truth)");
-    let (mut exact, exact_build_s) = bench_indexes::build_exact(&base, dims)?;
+    let (mut exact, exact_build_s) = crate::bench::indexes::build_exact(&base, dims)?;
     let started = Instant::now();
     let answers = exact.search_batch(&queries, K, threads())?;
     let exact_batch_qps = queries.len() as f64 / started.elapsed().as_secs_f64();
@@ -556,11 +479,22 @@ fn run_distribution(
     let exact_bytes = exact.memory_bytes();
     let probe_set = Probes { queries: &queries, sources: &sources, exact_top1, threshold };
     let mated_probes = probe_set.mated();
-    let mut indexes =
-        bench_indexes::exact_entries(&mut exact, exact_build_s, &probe_set, args.exact_single_queries, threads())?;
+    let mut indexes = crate::bench::indexes::exact_entries(
+        &mut exact,
+        exact_build_s,
+        &probe_set,
+        args.exact_single_queries,
+        threads(),
+    )?;
     drop(exact);
-    let (compressed_rows, compressed) =
-        bench_indexes::compressed_entries(&base, dims, &probe_set, &args.rerank, args.timed_queries, threads())?;
+    let (compressed_rows, compressed) = crate::bench::indexes::compressed_entries(
+        &base,
+        dims,
+        &probe_set,
+        &args.rerank,
+        args.timed_queries,
+        threads(),
+    )?;
     indexes.extend(compressed_rows);
 
     let params = HnswParams { connectivity: args.m, expansion_add: args.ef_construction, expansion_search: 64 };
@@ -587,7 +521,7 @@ fn run_distribution(
         (Value::Null, store)
     } else if args.no_store || !real {
         eprintln!("  HNSW index: building on {} threads", threads());
-        let items = bench_indexes::rows_as_items(&base, dims);
+        let items = crate::bench::indexes::rows_as_items(&base, dims);
         let started = Instant::now();
         let mut graph = HnswIndex::build(dims, params, &items, threads())?;
         let build_s = json!(started.elapsed().as_secs_f64());

@@ -5,39 +5,14 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
 
-use crate::measure::{percentile_ms, rss_kib};
-
-#[derive(Debug, Args)]
-pub struct ServeBenchArgs {
-    /// The team's test data (LFW DevTest and ORL).
-    #[arg(long, default_value = "../shared/testdata")]
-    pub data: PathBuf,
-    /// Seconds per endpoint and client count.
-    #[arg(long, default_value_t = 30)]
-    pub duration: u64,
-    /// Concurrent clients, comma-separated.
-    #[arg(long, default_value = "1,8,64,256", value_delimiter = ',')]
-    pub clients: Vec<usize>,
-    /// The server's inference queue (`serve --queue`).
-    #[arg(long, default_value_t = 32)]
-    pub queue: usize,
-    /// Write the results as JSON too.
-    #[arg(long)]
-    pub json: Option<PathBuf>,
-    /// Instead of the load runs: an attacker's mix for --duration seconds (huge JSON bodies,
-    /// 16-bit and rotated images, made-up methods, readiness floods, slow headers), with the
-    /// server's peak memory and the slowest /healthz. Fails over 1 GiB or 1 s.
-    #[arg(long)]
-    pub hostile: bool,
-}
+use crate::args::ServeBenchArgs;
+use crate::bench::measure::{percentile_ms, rss_kib};
 
 /// The server child, stopped with SIGTERM when dropped.
 struct Server {
@@ -98,7 +73,7 @@ pub fn run(args: &ServeBenchArgs) -> Result<std::process::ExitCode> {
         let output =
             Command::new(&exe).arg("--gallery").arg(&db).args(["keys", "create", "--scope", "read"]).output()?;
         let read_key = String::from_utf8(output.stdout)?.trim().to_owned();
-        let report = runtime.block_on(crate::bench_hostile::run(&server.base, &read_key, pid, args.duration))?;
+        let report = runtime.block_on(crate::bench::hostile::run(&server.base, &read_key, pid, args.duration))?;
         drop(server);
         println!("{}", serde_json::to_string_pretty(&report)?);
         if let Some(path) = &args.json {

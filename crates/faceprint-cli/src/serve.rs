@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use faceprint::{FaceEngine, KeyScope, KeyStore};
 
-use crate::cli::{KeysCommand, ScopeArg};
+use crate::args::{KeysCommand, ScopeArg};
 
 pub fn keys(gallery: &dyn KeyStore, action: KeysCommand) -> Result<ExitCode> {
     match action {
@@ -36,7 +36,7 @@ pub fn keys(gallery: &dyn KeyStore, action: KeysCommand) -> Result<ExitCode> {
 
 pub fn serve(
     engine: FaceEngine,
-    store: crate::gallery_cmd::Store,
+    store: crate::gallery::Store,
     listen: &str,
     config: faceprint_server::ServerConfig,
 ) -> Result<ExitCode> {

@@ -1,7 +1,6 @@
 //! `faceprint bench library`: indexing a folder into a photo library against embedding the same
 //! photos, side by side in one run, rounds alternating (the machine's noise hits both alike).
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
@@ -9,19 +8,8 @@ use faceprint::library::{GroupingOptions, group_new_faces, image_files, index_fo
 use faceprint::{FaceSelect, SqliteGallery};
 use serde_json::json;
 
-use crate::cli::EngineArgs;
-use crate::commands::build_engine;
-
-#[derive(Debug, clap::Args)]
-pub struct LibraryBenchArgs {
-    /// The folder of photos (searched recursively).
-    pub root: PathBuf,
-    /// Rounds of each; the median is reported.
-    #[arg(long, default_value_t = 3)]
-    pub rounds: usize,
-    #[arg(long)]
-    pub json: bool,
-}
+use crate::args::EngineArgs;
+use crate::args::LibraryBenchArgs;
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -32,7 +20,7 @@ pub fn run(engine_args: &EngineArgs, args: &LibraryBenchArgs) -> Result<std::pro
     if args.rounds == 0 {
         bail!("--rounds must be at least 1");
     }
-    let engine = build_engine(engine_args)?;
+    let engine = engine_args.engine()?;
     let files = image_files(std::slice::from_ref(&args.root))?;
     if files.is_empty() {
         bail!("no image files under {}", args.root.display());

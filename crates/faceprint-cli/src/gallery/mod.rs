@@ -1,6 +1,8 @@
 //! The gallery commands: enroll, identify, verify, subjects, faces, collections, export, import,
 //! reembed.
 
+pub(crate) mod transfer;
+
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,8 +13,8 @@ use faceprint::contract::{ErrorOut, FaceRecordOut, SubjectDetailOut, SubjectOut}
 use faceprint::{EnrolPolicy, FaceEngine, FaceSelect, Gallery, KeyStore, SubjectKey};
 use serde_json::json;
 
-use crate::cli::{CollectionsCommand, FacesCommand, GalleryArgs, SubjectsCommand};
-use crate::output::{EnrolOutcome, EnrolRecord, identify_human, identify_record, verify_record};
+use crate::args::{CollectionsCommand, FacesCommand, GalleryArgs, SubjectsCommand};
+use crate::faces::output::{EnrolOutcome, EnrolRecord, identify_human, identify_record, verify_record};
 use crate::progress;
 
 /// `--gallery`, else `FACEPRINT_GALLERY`, else gallery.db in the user's data directory.
@@ -130,7 +132,7 @@ pub fn enroll(
         _ => bail!("give --subject with photos, or --list"),
     };
     let inputs =
-        crate::commands::inputs(entries.iter().map(|e| e.path.clone()).collect(), engine.decode_limits().max_bytes)?;
+        crate::faces::inputs(entries.iter().map(|e| e.path.clone()).collect(), engine.decode_limits().max_bytes)?;
     let bar = progress::bar(inputs.len(), quiet, "enrolling");
     let mut fatal = None;
     engine.process_inputs_for_enrolment(inputs, policy.select, |outcome| {
@@ -191,7 +193,7 @@ pub fn identify(
     top_k: usize,
     quiet: bool,
 ) -> Result<ExitCode> {
-    let inputs = crate::commands::inputs(files, engine.decode_limits().max_bytes)?;
+    let inputs = crate::faces::inputs(files, engine.decode_limits().max_bytes)?;
     let bar = progress::bar(inputs.len(), quiet, "identifying");
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -233,7 +235,7 @@ pub fn verify(
     let key = SubjectKey::parse(subject);
     // Unknown subject: say so before running any model.
     gallery.subject(collection, &key)?;
-    let inputs = crate::commands::inputs(vec![probe.to_path_buf()], engine.decode_limits().max_bytes)?;
+    let inputs = crate::faces::inputs(vec![probe.to_path_buf()], engine.decode_limits().max_bytes)?;
     let mut result = None;
     engine.process_inputs_analysed(inputs, select, |o| result = Some(o.result));
     let faces = result.expect("one input gives one outcome").with_context(|| probe.display().to_string())?;
