@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use serde_json::{Map, Value};
 
@@ -69,19 +69,15 @@ fn check(name: &str, from_cli: Value, from_api: Value) {
     assert_eq!(shape(&from_api), golden, "{name}: the API's shape is not the golden file's:\n{from_api}");
 }
 
-#[test]
-fn the_command_line_and_the_api_answer_in_the_same_shapes() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("g.db");
-    let (a, b) = (lfw("Abdullah_Gul", 13), lfw("Abdullah_Gul", 14));
-    let enrolled = cli(&db, &["enroll", "--subject", "Abdullah Gul", s(&a)]);
+/// A key of `scope` for the gallery, and `faceprint serve` on it: (key, server, base URL).
+fn serve_with_key(db: &Path, scope: &str) -> (String, Child, String) {
     let key = Command::new(env!("CARGO_BIN_EXE_faceprint"))
-        .args(["--gallery", s(&db), "keys", "create", "--scope", "write"])
+        .args(["--gallery", s(db), "keys", "create", "--scope", scope])
         .output()
         .unwrap();
     let key = String::from_utf8(key.stdout).unwrap().trim().to_owned();
     let mut server = Command::new(env!("CARGO_BIN_EXE_faceprint"))
-        .args(["--gallery", s(&db), "serve", "--listen", "127.0.0.1:0"])
+        .args(["--gallery", s(db), "serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -89,6 +85,16 @@ fn the_command_line_and_the_api_answer_in_the_same_shapes() {
     let mut line = String::new();
     BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let base = line.trim().strip_prefix("faceprint listening on ").unwrap().to_owned();
+    (key, server, base)
+}
+
+#[test]
+fn the_command_line_and_the_api_answer_in_the_same_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.db");
+    let (a, b) = (lfw("Abdullah_Gul", 13), lfw("Abdullah_Gul", 14));
+    let enrolled = cli(&db, &["enroll", "--subject", "Abdullah Gul", s(&a)]);
+    let (key, mut server, base) = serve_with_key(&db, "write");
     let client = reqwest::blocking::Client::new();
     let post = |path: &str, body: Vec<u8>| -> Value {
         let response = client.post(format!("{base}{path}")).bearer_auth(&key).body(body).send().unwrap();
@@ -175,20 +181,7 @@ fn the_library_answers_in_the_same_shapes_on_the_command_line_and_the_api() {
         .output()
         .unwrap();
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
-    let key = Command::new(env!("CARGO_BIN_EXE_faceprint"))
-        .args(["--gallery", s(&db), "keys", "create", "--scope", "library"])
-        .output()
-        .unwrap();
-    let key = String::from_utf8(key.stdout).unwrap().trim().to_owned();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_faceprint"))
-        .args(["--gallery", s(&db), "serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.trim().strip_prefix("faceprint listening on ").unwrap().to_owned();
+    let (key, mut server, base) = serve_with_key(&db, "library");
     let client = reqwest::blocking::Client::new();
     let answer = |request: reqwest::blocking::RequestBuilder| -> Value {
         let response = request.bearer_auth(&key).send().unwrap();
