@@ -291,12 +291,16 @@ impl<S: Storage> Gallery for S {
         query: &[f32],
     ) -> Result<(Subject, Option<Candidate>)> {
         let found = self.read_subject(collection, key)?;
-        // The model is known from the index state: brought up to the log first, or a handle
-        // whose index last looked while the gallery was empty answers "no template" for a
-        // subject another process has since enrolled.
-        sync(self)?;
-        if !read_state(self).check_queries(model, [query.len()])? {
-            return Ok((found, None));
+        // From the store's own rows, the model included, not from this handle's indexes: a
+        // verification is as current as the store, whichever process enrolled the subject (a
+        // handle whose indexes last looked while the gallery was empty once answered "no
+        // template" for a subject another process had enrolled).
+        let Some((current, dims)) = self.read_model()? else { return Ok((found, None)) };
+        if current != *model {
+            return Err(GalleryError::ModelMismatch { gallery: current.0, given: model.0.clone() });
+        }
+        if query.len() != dims {
+            return Err(GalleryError::DimensionMismatch { gallery: dims, given: query.len() });
         }
         let faces = self.read_faces(collection, &SubjectKey::Id(found.id))?;
         let best = best_template(&found, &faces, query);
