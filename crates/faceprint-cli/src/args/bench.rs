@@ -1,7 +1,8 @@
 //! `faceprint bench …`: each benchmark's flags.
 
-use clap::{Args, Subcommand};
 use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
 
 use super::ClusterArgs;
 

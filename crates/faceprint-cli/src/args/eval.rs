@@ -1,7 +1,8 @@
 //! `faceprint eval …`: accuracy on labelled benchmarks.
 
-use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
 
 use super::SelectArg;
 

@@ -1,7 +1,8 @@
 //! Which gallery, and the gallery commands' flags.
 
-use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
 
 /// Which gallery, and how it searches; shared by every gallery command.
 #[derive(Debug, Args, Clone)]

@@ -1,8 +1,9 @@
 //! `faceprint library …`: the photo library's flags.
 
+use std::path::PathBuf;
+
 use clap::{Args, Subcommand};
 use faceprint::library::MAX_SPLIT_STRICTNESS;
-use std::path::PathBuf;
 
 use super::EngineArgs;
 

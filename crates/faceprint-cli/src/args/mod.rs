@@ -1,5 +1,5 @@
 //! The command line's flags: every clap type, and the constructors that turn flags into what
-//! they configure (an engine, a gallery). A leaf: it imports no command.
+//! they configure (`EngineArgs::engine`). A leaf: it imports no command.
 
 mod bench;
 mod engine;
@@ -7,9 +7,10 @@ mod eval;
 mod gallery;
 mod library;
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use faceprint::FaceSelect;
-use std::path::PathBuf;
 
 pub use bench::{
     BenchArgs, BenchCommand, ClusterBenchArgs, DistributionArg, LibraryBenchArgs, RecognitionBenchArgs,
