@@ -10,6 +10,7 @@
 //! The library is written once for every store, in portable SQL ([`store`]); a backend only
 //! opens its transactions ([`store::LibraryStorage`]).
 
+mod rows;
 mod store;
 mod transfer;
 

@@ -4,10 +4,10 @@
 
 use faceprint_types::ModelId;
 
-use super::store::{
-    FACE_COLUMNS, LibraryStorage, add_photo_in, default_subject, face_from_row, new_person, set_person, sync_templates,
-    upsert_file,
+use super::rows::{
+    FACE_COLUMNS, add_photo_in, default_subject, face_from_row, new_person, set_person, sync_templates, upsert_file,
 };
+use super::store::LibraryStorage;
 use super::{FaceRef, FileRecord, FileStamp, LibraryRecord, NewLibraryFace, NewPhoto, PersonRecord, PhotoRecord};
 use crate::sql::{Row, Sql, params};
 use crate::{FaceId, GalleryError, NewFace, Result};

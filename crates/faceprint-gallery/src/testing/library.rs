@@ -247,14 +247,17 @@ pub fn two_writers_store_each_photo_once(first: &dyn LibraryStore, second: &dyn 
     for store in [first, second] {
         let status = store.library_status().unwrap();
         assert_eq!((status.photos, status.files, status.faces), (12, 12, 12), "{status:?}");
-        assert_eq!(store.collection_faces(LIBRARY_COLLECTION).unwrap(), 12);
+        // The search index follows the log (within milliseconds in PostgreSQL, by NOTIFY).
+        super::eventually("every library face indexed", || store.collection_faces(LIBRARY_COLLECTION).unwrap() == 12);
     }
     let faces: Vec<_> = first.unassigned_faces().unwrap().iter().map(|f| f.face_id).collect();
     let person = first.apply_grouping(&[], &[faces[..2].to_vec()]).unwrap()[0];
     first.name_person(person, "Ada", false).unwrap();
     assert_eq!(second.person(person).unwrap().name.as_deref(), Some("Ada"));
-    let found = second.search(DEFAULT_COLLECTION, &ModelId("test".into()), &unit(0, 0.1), 1).unwrap();
-    assert_eq!(found[0].subject, "Ada");
+    super::eventually("the named person identified", || {
+        let found = second.search(DEFAULT_COLLECTION, &ModelId("test".into()), &unit(0, 0.1), 1).unwrap();
+        found.first().is_some_and(|c| c.subject == "Ada")
+    });
 }
 
 /// Instantiates every library check as a `#[test]`. `$make` returns `(first, second, guard)`:

@@ -337,7 +337,7 @@ pub fn concurrent_searches_during_writes(gallery: &dyn Gallery) {
 /// at once in SQLite (every search reads the log's head) and within milliseconds in PostgreSQL
 /// (a follower hears of a commit by NOTIFY). Verification reads the store itself and needs no
 /// wait, nor do reads of rows.
-fn eventually(what: &str, check: impl Fn() -> bool) {
+pub(crate) fn eventually(what: &str, check: impl Fn() -> bool) {
     let start = std::time::Instant::now();
     while !check() {
         assert!(start.elapsed() < std::time::Duration::from_secs(5), "not seen through the other handle: {what}");
