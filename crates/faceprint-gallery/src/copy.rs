@@ -125,15 +125,17 @@ pub fn copy_gallery(
     if let Some((source_library, target_library)) = library {
         // Photos first, then people (their faces are the photos'), then failed files; named
         // people's templates were copied with the default collection and are recognised.
+        let status = source_library.library_status()?;
+        let total = status.photos + status.people + status.errors;
         source_library.export_library(&mut |record| {
             report.library_records += 1;
             report.library_records_added += usize::from(target_library.import_library(record)?);
             if report.library_records.is_multiple_of(BATCH) {
-                progress(CopyProgress { phase: "library", done: report.library_records, total: 0 });
+                progress(CopyProgress { phase: "library", done: report.library_records, total });
             }
             Ok(())
         })?;
-        progress(CopyProgress { phase: "library", done: report.library_records, total: report.library_records });
+        progress(CopyProgress { phase: "library", done: report.library_records, total });
     }
 
     let keys = from.keys.stored_api_keys()?;

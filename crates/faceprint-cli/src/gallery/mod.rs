@@ -342,8 +342,8 @@ pub fn copy(from: &Path, to: &Path, args: &GalleryArgs, json: bool) -> Result<Ex
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "copied {} into {}: {} faces ({} new), {} subjects ({} new), {} collections, {} API keys ({} new); \
-             {} of {} faces verified by checksum",
+            "copied {} into {}: {} faces ({} new), {} subjects ({} new), {} collections, {} API keys ({} new), \
+             {} photo-library records ({} new); {} of {} faces verified by checksum",
             source.location,
             target.location,
             report.faces,
@@ -353,6 +353,8 @@ pub fn copy(from: &Path, to: &Path, args: &GalleryArgs, json: bool) -> Result<Ex
             report.collections,
             report.api_keys,
             report.api_keys_added,
+            report.library_records,
+            report.library_records_added,
             report.faces_verified,
             report.faces
         );
