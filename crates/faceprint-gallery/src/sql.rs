@@ -230,6 +230,44 @@ pub(crate) mod gallery {
         "DELETE FROM faces WHERE id = $1 AND subject_id IN (SELECT id FROM subjects WHERE collection_id = $2)";
     pub(crate) const FACE_OF_IMAGE: &str = "SELECT id FROM faces WHERE subject_id = $1 AND image_sha256 = $2";
     pub(crate) const INSERT_CROP: &str = "INSERT INTO face_crops (face_id, png) VALUES ($1, $2)";
+    /// A face row; no row comes back when the subject has a face of that image already.
+    pub(crate) const INSERT_FACE: &str = "INSERT INTO faces (subject_id, model, embedding, detection_score, \
+        bbox_x1, bbox_y1, bbox_x2, bbox_y2, image_sha256, enrolled_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+        ON CONFLICT (subject_id, image_sha256) DO NOTHING RETURNING id";
+
+    /// Adds a face (and its crop) to a subject inside a write, the model checked by the caller;
+    /// an image the subject has already is not added twice.
+    pub(crate) fn insert_face(
+        sql: &dyn super::Sql,
+        subject_id: crate::SubjectId,
+        face: crate::NewFace,
+    ) -> crate::Result<crate::AddedFace> {
+        use super::Value;
+        use crate::AddedFace;
+        crate::checks::check_face(&face)?;
+        let sha = face.image_sha256.to_ascii_lowercase();
+        if let Some(row) = sql.query_opt(FACE_OF_IMAGE, params![subject_id, &sha])? {
+            return Ok(AddedFace { face_id: row.i64(0)?, subject_id, duplicate: true });
+        }
+        let b = face.bbox;
+        let values = [
+            subject_id.into(),
+            face.model.0.into(),
+            Value::Vector(face.embedding),
+            face.detection_score.into(),
+            b.x1.into(),
+            b.y1.into(),
+            b.x2.into(),
+            b.y2.into(),
+            sha.into(),
+            crate::checks::now().into(),
+        ];
+        let face_id = sql.query_one(INSERT_FACE, &values)?.i64(0)?;
+        if let Some(png) = face.crop_png {
+            sql.execute(INSERT_CROP, params![face_id, png])?;
+        }
+        Ok(AddedFace { face_id, subject_id, duplicate: false })
+    }
     pub(crate) const UPDATE_EMBEDDING: &str = "UPDATE faces SET model = $1, embedding = $2 WHERE id = $3";
 }
 

@@ -9,9 +9,9 @@ use super::store::LibraryStorage;
 use super::{
     FileStamp, LIBRARY_COLLECTION, LibraryFace, NewPhoto, Page, Person, PersonId, PhotoId, TEMPLATES_PER_PERSON,
 };
-use crate::checks::{check_face, now};
+use crate::checks::now;
 use crate::sql::{Row, Sql, params};
-use crate::{AddedFace, DEFAULT_COLLECTION, FaceId, GalleryError, NewFace, Result, SubjectId};
+use crate::{DEFAULT_COLLECTION, FaceId, GalleryError, NewFace, Result, SubjectId};
 
 pub(super) const FACE_COLUMNS: &str = "lf.face_id, lf.photo_id, lf.person_id, lf.quality, f.detection_score, \
                             f.bbox_x1, f.bbox_y1, f.bbox_x2, f.bbox_y2, lf.landmarks, f.embedding";
@@ -235,39 +235,6 @@ pub(super) fn check_model<S: LibraryStorage>(sql: &dyn Sql, model: &ModelId, dim
     }
 }
 
-/// Adds a gallery face to a subject (the model checked by the caller); an image the subject has
-/// is not added twice.
-pub(super) fn add_face_in(sql: &dyn Sql, subject_id: SubjectId, face: NewFace) -> Result<AddedFace> {
-    check_face(&face)?;
-    let sha = face.image_sha256.to_ascii_lowercase();
-    if let Some(row) = sql.query_opt(crate::sql::gallery::FACE_OF_IMAGE, params![subject_id, &sha])? {
-        return Ok(AddedFace { face_id: row.i64(0)?, subject_id, duplicate: true });
-    }
-    let b = face.bbox;
-    let face_id = sql
-        .query_one(
-            "INSERT INTO faces (subject_id, model, embedding, detection_score, bbox_x1, bbox_y1, bbox_x2, bbox_y2, \
-             image_sha256, enrolled_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-            &[
-                subject_id.into(),
-                face.model.0.into(),
-                crate::sql::Value::Vector(face.embedding),
-                face.detection_score.into(),
-                b.x1.into(),
-                b.y1.into(),
-                b.x2.into(),
-                b.y2.into(),
-                sha.into(),
-                now().into(),
-            ],
-        )?
-        .i64(0)?;
-    if let Some(png) = face.crop_png {
-        sql.execute(crate::sql::gallery::INSERT_CROP, params![face_id, png])?;
-    }
-    Ok(AddedFace { face_id, subject_id, duplicate: false })
-}
-
 /// Makes the best faces of a named person its gallery templates, and drops templates of faces
 /// that left it or fell out of the best.
 pub(super) fn sync_templates(sql: &dyn Sql, person: PersonId) -> Result<()> {
@@ -300,7 +267,7 @@ pub(super) fn sync_templates(sql: &dyn Sql, person: PersonId) -> Result<()> {
             image_sha256: row.text(1)?,
             crop_png: row.opt_blob(9)?,
         };
-        let added = add_face_in(sql, subject_id, template)?;
+        let added = crate::sql::gallery::insert_face(sql, subject_id, template)?;
         sql.execute(
             "UPDATE library_faces SET template_face_id = $2 WHERE face_id = $1",
             params![row.i64(0)?, added.face_id],
@@ -336,7 +303,7 @@ pub(super) fn add_photo_in<S: LibraryStorage>(sql: &dyn Sql, photo: NewPhoto) ->
         .i64(0)?;
     for (index, face) in photo.faces.into_iter().enumerate() {
         let stored = NewFace { image_sha256: face_key(&sha256, index), ..face.face };
-        let added = add_face_in(sql, subject_id, stored)?;
+        let added = crate::sql::gallery::insert_face(sql, subject_id, stored)?;
         let landmarks = serde_json::to_string(&face.landmarks).map_err(|e| GalleryError::Invalid(e.to_string()))?;
         sql.execute(
             "INSERT INTO library_faces (face_id, photo_id, landmarks, quality) VALUES ($1, $2, $3, $4)",

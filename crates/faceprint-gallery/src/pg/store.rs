@@ -119,10 +119,6 @@ async fn set_model(tx: &Transaction<'_>, location: &str, model: &ModelId, dims: 
     tx.batch_execute(&format!("ALTER TABLE faces ALTER COLUMN embedding TYPE vector({dims})")).await.map_err(db)
 }
 
-const INSERT_FACE: &str = "INSERT INTO faces (subject_id, model, embedding, detection_score, bbox_x1, bbox_y1, \
-                           bbox_x2, bbox_y2, image_sha256, enrolled_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                           ON CONFLICT (subject_id, image_sha256) DO NOTHING RETURNING id";
-
 /// What a transaction of adds looks up once rather than per face: the subjects it names, and
 /// the model already checked.
 #[derive(Debug, Default)]
@@ -159,7 +155,7 @@ async fn add_face_in(
     let b = face.bbox;
     // ON CONFLICT: another server adding the same image to this subject at the same moment
     // makes this a duplicate, not a failure.
-    let insert = tx.prepare_cached(INSERT_FACE).await.map_err(db)?;
+    let insert = tx.prepare_cached(sql::INSERT_FACE).await.map_err(db)?;
     let embedding = Vector::from(face.embedding);
     let inserted = tx
         .query_opt(

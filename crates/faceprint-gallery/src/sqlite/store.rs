@@ -106,37 +106,9 @@ fn set_model(tx: &Transaction<'_>, model: &ModelId, dims: usize) -> Result<()> {
 }
 
 fn add_face_in(tx: &Transaction<'_>, collection: i64, key: &SubjectKey, face: NewFace) -> Result<AddedFace> {
-    crate::checks::check_face(&face)?;
     let subject_id = subject(tx, collection, key)?.id;
     adopt_model(tx, &face.model, face.embedding.len())?;
-    let sha = face.image_sha256.to_ascii_lowercase();
-    let existing: Option<FaceId> =
-        tx.prepare_cached(sql::FACE_OF_IMAGE)?.query_row(params![subject_id, sha], |r| r.get(0)).optional()?;
-    if let Some(face_id) = existing {
-        return Ok(AddedFace { face_id, subject_id, duplicate: true });
-    }
-    let b = face.bbox;
-    tx.prepare_cached(
-        "INSERT INTO faces (subject_id, model, embedding, detection_score, bbox_x1, bbox_y1, bbox_x2, bbox_y2, \
-         image_sha256, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
-    .execute(params![
-        subject_id,
-        face.model.0,
-        crate::sql::encode_vector(&face.embedding),
-        face.detection_score as f64,
-        b.x1 as f64,
-        b.y1 as f64,
-        b.x2 as f64,
-        b.y2 as f64,
-        sha,
-        now()
-    ])?;
-    let face_id = tx.last_insert_rowid();
-    if let Some(png) = face.crop_png {
-        tx.prepare_cached(sql::INSERT_CROP)?.execute(params![face_id, png])?;
-    }
-    Ok(AddedFace { face_id, subject_id, duplicate: false })
+    crate::sql::gallery::insert_face(&**tx as &Connection, subject_id, face)
 }
 
 impl SqliteGallery {
